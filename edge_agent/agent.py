@@ -1,0 +1,164 @@
+"""The edge agent: readers, relays and sensors wired to the MQTT link; lifetimes nest in ``run``."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from edge_agent.config import DeskConfig, DoorConfig, EdgeConfig
+from edge_agent.errors import NotConnectedError
+from edge_agent.hardware import Contact, DoorRelay, PinFactory, mock_factory
+from edge_agent.link import Link
+from edge_agent.readers import Reader, SimulatedReader
+from varco import protocol
+from varco.protocol import Channel, Credential, DeskEvent, DoorEvent, DoorState, Tap
+
+log = logging.getLogger(__name__)
+
+
+def new_event_id() -> str:
+    """Make an event id here, where the event happened (DESIGN invariant 2)."""
+    return uuid.uuid4().hex
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What the door did about one tap, for logs, tests and the demo."""
+
+    door: str
+    uid: str
+    event_id: str
+    granted: bool
+    reason: str
+    answered: bool
+
+
+def pin_factory_for(config: EdgeConfig) -> PinFactory:
+    """Choose the gpiozero pin factory: the one place it is decided."""
+    if config.pin_factory == "mock" or os.environ.get("GPIOZERO_PIN_FACTORY") == "mock":
+        return mock_factory()
+    return None  # gpiozero picks the Pi's own (lgpio, RPi.GPIO, ...)
+
+
+class Door:
+    """A reader, a relay and optionally a door contact."""
+
+    def __init__(self, config: DoorConfig, link: Link, pin_factory: PinFactory) -> None:
+        self.config = config
+        self._link = link
+        self.reader: Reader = SimulatedReader()
+        self.relay = DoorRelay(
+            config.relay_pin, active_high=config.relay_active_high, pin_factory=pin_factory
+        )
+        self.contact: Contact | None = None
+        if config.contact_pin is not None:
+            self.contact = Contact(
+                config.contact_pin, on_change=self._on_contact, pin_factory=pin_factory
+            )
+        self.outcomes: list[Callable[[Outcome], None]] = []
+
+    async def serve(self) -> None:
+        """Turn every card at the reader into a decision and, if granted, an unlock."""
+        while True:
+            uid = await self.reader.read()
+            await self.tap(uid)
+
+    async def tap(self, uid: str) -> Outcome:
+        tap = Tap(
+            event_id=new_event_id(),
+            door=self.config.id,
+            credential=Credential(value=uid),
+            at=protocol.utcnow(),
+        )
+        decision = await self._link.ask(tap, self.config.decision_timeout_seconds)
+        if decision is None:
+            # No answer in time: this door fails secure (offline allow-lists come later).
+            outcome = Outcome(self.config.id, uid, tap.event_id, False, "no_answer", False)
+            log.warning("door %s: no decision for %s in time; stays locked", self.config.id, uid)
+        else:
+            if decision.granted:
+                self.relay.pulse(decision.unlock_seconds)
+            outcome = Outcome(
+                self.config.id, uid, tap.event_id, decision.granted, decision.reason.value, True
+            )
+        for listener in self.outcomes:
+            listener(outcome)
+        return outcome
+
+    def _on_contact(self, closed: bool) -> None:
+        state = DoorState.CLOSED if closed else DoorState.OPENED
+        event = DoorEvent(
+            event_id=new_event_id(), door=self.config.id, state=state, at=protocol.utcnow()
+        )
+        self._link.send_soon(Channel.DOOR, event)
+
+    def close(self) -> None:
+        self.relay.close()
+        if self.contact is not None:
+            self.contact.close()
+
+
+class Desk:
+    """A desk whose occupancy comes from a sensor switch (a pressure mat)."""
+
+    def __init__(self, config: DeskConfig, link: Link, pin_factory: PinFactory) -> None:
+        self.config = config
+        self._link = link
+        self.sensor = Contact(
+            config.pin,
+            on_change=self._on_change,
+            pin_factory=pin_factory,
+            bounce_seconds=config.bounce_seconds,
+        )
+
+    def _on_change(self, occupied: bool) -> None:
+        event = DeskEvent(
+            event_id=new_event_id(), desk=self.config.id, occupied=occupied, at=protocol.utcnow()
+        )
+        self._link.send_soon(Channel.DESK, event)
+
+    def close(self) -> None:
+        self.sensor.close()
+
+
+class Agent:
+    """One device's doors and desks. ``await agent.run()`` until cancelled."""
+
+    def __init__(self, config: EdgeConfig, *, pin_factory: PinFactory = None) -> None:
+        self.config = config
+        self.pin_factory = pin_factory if pin_factory is not None else pin_factory_for(config)
+        self.link = Link(config, started_at=protocol.utcnow())
+        self.doors: dict[str, Door] = {}
+        self.desks: dict[str, Desk] = {}
+
+    async def run(self, ready: asyncio.Event | None = None) -> None:
+        """Open the hardware, connect, serve the readers; close everything on the way out."""
+        with contextlib.ExitStack() as hardware:
+            for door_config in self.config.doors:
+                door = Door(door_config, self.link, self.pin_factory)
+                hardware.callback(door.close)
+                self.doors[door_config.id] = door
+            for desk_config in self.config.desks:
+                desk = Desk(desk_config, self.link, self.pin_factory)
+                hardware.callback(desk.close)
+                self.desks[desk_config.id] = desk
+            async with asyncio.TaskGroup() as tasks:
+                tasks.create_task(self.link.run(), name="link")
+                tasks.create_task(self._heartbeat(), name="heartbeat")
+                for door in self.doors.values():
+                    tasks.create_task(door.serve(), name=f"door-{door.config.id}")
+                if ready is not None:
+                    ready.set()
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.status_interval_seconds)
+            with contextlib.suppress(NotConnectedError):
+                await self.link.publish(
+                    Channel.STATUS, self.link.status(protocol.DeviceState.ONLINE), retain=True
+                )

@@ -1,0 +1,1 @@
+"""The central service: decides access, records usage, serves the admin API."""

@@ -1,0 +1,60 @@
+"""The access log: every tap and the decision taken on it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query
+from pydantic import AwareDatetime, BaseModel, ConfigDict
+from sqlalchemy import select
+
+from gateway.api.deps import ReaderDep, SessionDep
+from gateway.api.pages import Page, PageDep, paginate
+from gateway.store.models import AccessEvent
+
+router = APIRouter(prefix="/access-events", tags=["access events"])
+
+
+class AccessEventOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    event_id: str
+    site: str
+    device_id: str
+    door_id: str
+    credential_kind: str
+    credential: str
+    member_id: int | None
+    granted: bool
+    reason: str
+    tapped_at: datetime
+    decided_at: datetime
+
+
+@router.get("", response_model=Page[AccessEventOut])
+def list_access_events(
+    session: SessionDep,
+    page: PageDep,
+    _: ReaderDep,
+    door: Annotated[str | None, Query(max_length=64)] = None,
+    member_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+    result: Annotated[Literal["granted", "denied"] | None, Query()] = None,
+    since: Annotated[AwareDatetime | None, Query(description="Taps at or after this time")] = None,
+    until: Annotated[AwareDatetime | None, Query(description="Taps before this time")] = None,
+) -> Page[AccessEventOut]:
+    """List access events, newest first, filtered by door, member, result and time."""
+    query = select(AccessEvent).order_by(AccessEvent.tapped_at.desc(), AccessEvent.event_id)
+    if door is not None:
+        query = query.where(AccessEvent.door_id == door)
+    if member_id is not None:
+        query = query.where(AccessEvent.member_id == member_id)
+    if result is not None:
+        query = query.where(AccessEvent.granted.is_(result == "granted"))
+    if since is not None:
+        query = query.where(AccessEvent.tapped_at >= since)
+    if until is not None:
+        query = query.where(AccessEvent.tapped_at < until)
+    rows, total = paginate(session, query, page)
+    return Page(
+        items=[AccessEventOut.model_validate(r) for r in rows], total=total, **page.model_dump()
+    )

@@ -1,0 +1,98 @@
+"""Badges: the cards members tap; several per member, each revocable."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, status
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sqlalchemy import select
+
+from gateway.api.deps import AdminDep, GatewayDep, ReaderDep, SessionDep
+from gateway.api.pages import Page, PageDep, paginate
+from gateway.store.models import Badge, Member
+
+router = APIRouter(prefix="/badges", tags=["badges"])
+
+
+class BadgeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    uid: Annotated[
+        str,
+        Field(
+            pattern=r"^[0-9A-Fa-f]{4,64}$",
+            description="The card's UID in hexadecimal, as the reader reports it.",
+            examples=["04A1B2C3D4"],
+        ),
+    ]
+    member_id: Annotated[int, Field(ge=1, le=2**31 - 1)]
+
+    @field_validator("uid")
+    @classmethod
+    def _upper(cls, value: str) -> str:
+        return value.upper()
+
+
+class BadgePatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    active: Annotated[bool, Field(description="false revokes the badge", examples=[False])]
+
+
+class BadgeOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    uid: str
+    member_id: int
+    active: bool
+    created_at: datetime
+
+
+def _get(session: SessionDep, badge_id: int) -> Badge:
+    badge = session.get(Badge, badge_id)
+    if badge is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no badge {badge_id}")
+    return badge
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=BadgeOut)
+def create_badge(body: BadgeIn, session: SessionDep, gateway: GatewayDep, _: AdminDep) -> Badge:
+    """Give a member a badge."""
+    if session.get(Member, body.member_id) is None:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, f"member_id: no member {body.member_id}"
+        )
+    if session.scalar(select(Badge.id).where(Badge.uid == body.uid)) is not None:
+        raise HTTPException(status.HTTP_409_CONFLICT, f"badge {body.uid} is already issued")
+    badge = Badge(uid=body.uid, member_id=body.member_id, active=True)
+    session.add(badge)
+    session.commit()
+    gateway.reload_policy()
+    return badge
+
+
+@router.get("", response_model=Page[BadgeOut])
+def list_badges(
+    session: SessionDep,
+    page: PageDep,
+    _: ReaderDep,
+    member_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+) -> Page[BadgeOut]:
+    """List badges, optionally of one member."""
+    query = select(Badge).order_by(Badge.id)
+    if member_id is not None:
+        query = query.where(Badge.member_id == member_id)
+    rows, total = paginate(session, query, page)
+    return Page(items=[BadgeOut.model_validate(r) for r in rows], total=total, **page.model_dump())
+
+
+@router.patch("/{badge_id}", response_model=BadgeOut)
+def update_badge(
+    badge_id: int, body: BadgePatch, session: SessionDep, gateway: GatewayDep, _: AdminDep
+) -> Badge:
+    """Revoke or reactivate a badge."""
+    badge = _get(session, badge_id)
+    badge.active = body.active
+    session.commit()
+    gateway.reload_policy()
+    return badge

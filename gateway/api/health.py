@@ -1,0 +1,45 @@
+"""Liveness and readiness, for load balancers and for operators; no token needed."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response, status
+from pydantic import BaseModel
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from gateway.api.deps import GatewayDep
+
+router = APIRouter(tags=["health"])
+
+
+class Health(BaseModel):
+    status: str
+    database: bool
+    mqtt_connected: bool
+    policy_version: int
+    writer_depth: int
+    counters: dict[str, int]
+
+
+@router.get("/healthz", response_model=Health)
+def healthz(gateway: GatewayDep, response: Response) -> Health:
+    """Report whether the database and the broker are reachable, with ingest counters."""
+    try:
+        with gateway.store.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        database = True
+    except SQLAlchemyError:
+        database = False
+    ingest = gateway.ingest
+    mqtt = ingest is not None and ingest.connected.is_set()
+    ok = database and (mqtt or ingest is None)
+    if not ok:
+        response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    return Health(
+        status="ok" if ok else "degraded",
+        database=database,
+        mqtt_connected=mqtt,
+        policy_version=gateway.policy().version,
+        writer_depth=gateway.writer.depth,
+        counters=dict(ingest.counters) if ingest else {},
+    )

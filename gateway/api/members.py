@@ -1,0 +1,124 @@
+"""Members: the people of the space, their plan and their standing."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, status
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from sqlalchemy import select
+
+from gateway.api.deps import AdminDep, GatewayDep, ReaderDep, SessionDep
+from gateway.api.pages import Page, PageDep, paginate
+from gateway.store.models import Member, MemberStatus, Plan
+from varco.protocol import ID_PATTERN
+
+router = APIRouter(prefix="/members", tags=["members"])
+
+Name = Annotated[str, Field(min_length=1, max_length=120, examples=["Ada Lovelace"])]
+PlanId = Annotated[str, Field(pattern=ID_PATTERN, examples=["hot-desk"])]
+
+
+class MemberIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: Name
+    email: Annotated[EmailStr | None, Field(examples=["ada@example.org"])] = None
+    plan: PlanId
+    status: MemberStatus = MemberStatus.ACTIVE
+
+
+class MemberPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: Name | None = None
+    plan: PlanId | None = None
+    status: Annotated[MemberStatus | None, Field(examples=["suspended"])] = None
+
+
+class MemberOut(BaseModel):
+    id: int
+    name: str
+    email: str | None
+    plan: str
+    status: MemberStatus
+    created_at: datetime
+
+    @classmethod
+    def of(cls, m: Member) -> MemberOut:
+        return cls(
+            id=m.id,
+            name=m.name,
+            email=m.email,
+            plan=m.plan_id,
+            status=m.status,
+            created_at=m.created_at,
+        )
+
+
+def _check_plan(session: SessionDep, plan: str) -> None:
+    if session.get(Plan, plan) is None:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"plan: no plan {plan!r}")
+
+
+def _get(session: SessionDep, member_id: int) -> Member:
+    member = session.get(Member, member_id)
+    if member is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no member {member_id}")
+    return member
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=MemberOut)
+def create_member(
+    body: MemberIn, session: SessionDep, gateway: GatewayDep, _: AdminDep
+) -> MemberOut:
+    """Create a member on a plan."""
+    _check_plan(session, body.plan)
+    if body.email and session.scalar(select(Member.id).where(Member.email == body.email)):
+        raise HTTPException(status.HTTP_409_CONFLICT, f"email {body.email!r} already in use")
+    member = Member(name=body.name, email=body.email, plan_id=body.plan, status=body.status)
+    session.add(member)
+    session.commit()
+    gateway.reload_policy()
+    return MemberOut.of(member)
+
+
+@router.get("", response_model=Page[MemberOut])
+def list_members(
+    session: SessionDep,
+    page: PageDep,
+    _: ReaderDep,
+    member_status: Annotated[MemberStatus | None, Query(alias="status")] = None,
+    plan: Annotated[str | None, Query(max_length=64)] = None,
+) -> Page[MemberOut]:
+    """List members, optionally by status or plan."""
+    query = select(Member).order_by(Member.id)
+    if member_status is not None:
+        query = query.where(Member.status == member_status)
+    if plan is not None:
+        query = query.where(Member.plan_id == plan)
+    rows, total = paginate(session, query, page)
+    return Page(items=[MemberOut.of(r) for r in rows], total=total, **page.model_dump())
+
+
+@router.get("/{member_id}", response_model=MemberOut)
+def get_member(member_id: int, session: SessionDep, _: ReaderDep) -> MemberOut:
+    """Show one member."""
+    return MemberOut.of(_get(session, member_id))
+
+
+@router.patch("/{member_id}", response_model=MemberOut)
+def update_member(
+    member_id: int, body: MemberPatch, session: SessionDep, gateway: GatewayDep, _: AdminDep
+) -> MemberOut:
+    """Change a member's name, plan or status (suspend, reinstate)."""
+    member = _get(session, member_id)
+    if body.plan is not None:
+        _check_plan(session, body.plan)
+        member.plan_id = body.plan
+    if body.name is not None:
+        member.name = body.name
+    if body.status is not None:
+        member.status = body.status
+    session.commit()
+    gateway.reload_policy()
+    return MemberOut.of(member)

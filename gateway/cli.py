@@ -1,0 +1,39 @@
+"""The gateway's command-line entry points, called by ``varco gateway``."""
+
+from __future__ import annotations
+
+import sys
+
+import uvicorn
+
+from gateway.api import create_app
+from gateway.service import Gateway
+from gateway.settings import Settings
+from gateway.store import Store
+from gateway.store.models import Role
+from gateway.store.tokens import issue_token
+
+
+def create_admin_token(name: str) -> int:
+    """Create an admin token and print it; it cannot be shown again."""
+    settings = Settings()
+    with Store(settings.database_url) as store:
+        store.create_schema()
+        with store.session() as session:
+            token = issue_token(session, name=name, role=Role.ADMIN)
+    print(token)
+    print(f"admin token {name!r} created; it is shown only once.", file=sys.stderr)
+    return 0
+
+
+def serve(*, host: str | None, port: int | None) -> int:
+    """Run the gateway and its API until interrupted."""
+    settings = Settings()
+    app = create_app(Gateway(settings))
+    uvicorn.run(
+        app,
+        host=host or settings.api_host,
+        port=port or settings.api_port,
+        log_level="info",
+    )
+    return 0

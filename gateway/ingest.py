@@ -1,0 +1,271 @@
+"""The MQTT ingest loop: every device message is parsed once and dispatched by channel.
+
+Messages are acknowledged (manual PUBACK) only once what they carry is committed to SQL, so
+a gateway that dies mid-way gets them again from the broker; handlers are idempotent by event
+id, so a redelivery is recorded once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter, OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import aiomqtt
+
+from gateway.access import Policy, decide
+from gateway.occupancy import Occupancy
+from gateway.store.writer import EventWriter, Record
+from varco import protocol, transport
+from varco.protocol import (
+    Channel,
+    Decision,
+    DeskEvent,
+    DoorEvent,
+    Payload,
+    PayloadError,
+    PayloadTooLargeError,
+    Status,
+    Tap,
+    Topic,
+    TopicError,
+    UnknownChannelError,
+)
+
+log = logging.getLogger(__name__)
+
+# Decisions remembered so that a redelivered tap gets the same answer it got the first time.
+RECENT_DECISIONS = 4096
+
+Ack = Callable[[bool], None]
+Observer = Callable[[Topic, Payload], None]
+
+
+@dataclass(frozen=True, slots=True)
+class IngestOptions:
+    client_id: str = "gateway-1"
+    share_group: str | None = "varco-gateways"
+    reconnect_max_seconds: float = 10.0
+
+
+class Ingest:
+    """Receives device messages, decides taps, publishes decisions, queues records."""
+
+    def __init__(
+        self,
+        broker: transport.BrokerAddress,
+        writer: EventWriter,
+        policy: Callable[[], Policy],
+        occupancy: Occupancy,
+        options: IngestOptions | None = None,
+    ) -> None:
+        self._broker = broker
+        self._writer = writer
+        self._policy = policy
+        self._occupancy = occupancy
+        self._options = options or IngestOptions()
+        self._client: aiomqtt.Client | None = None
+        self._generation = 0
+        self._recent: OrderedDict[str, Decision] = OrderedDict()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.connected = asyncio.Event()
+        self.counters: Counter[str] = Counter()
+        self.observers: list[Observer] = []
+        # Built once; each message is then a lookup (unknown channels never reach here).
+        self._handlers: dict[Channel, Callable[[Topic, Any, Ack], None]] = {
+            Channel.TAP: self._on_tap,
+            Channel.DOOR: self._on_door,
+            Channel.DESK: self._on_desk,
+            Channel.STATUS: self._on_status,
+        }
+
+    async def run(self) -> None:
+        """Stay connected to the broker and handle messages until cancelled."""
+        backoff = 0.2
+        while True:
+            client = transport.client(
+                self._broker, identifier=self._options.client_id, clean_session=False
+            )
+            # aiomqtt acknowledges on receipt; we acknowledge after the commit instead.
+            client._client.manual_ack_set(True)
+            try:
+                async with client:
+                    self._generation += 1
+                    self._client = client
+                    filter_ = protocol.subscription("+")
+                    if self._options.share_group:
+                        filter_ = protocol.shared(self._options.share_group, filter_)
+                    await client.subscribe(filter_, qos=1)
+                    log.info("ingest connected to %s:%d", self._broker.host, self._broker.port)
+                    self.connected.set()
+                    backoff = 0.2
+                    async for message in client.messages:
+                        self.handle(
+                            message.topic.value,
+                            _as_bytes(message.payload),
+                            self._acker(message.mid, message.qos),
+                        )
+            except aiomqtt.MqttError as exc:
+                log.warning("broker connection lost (%s); retrying in %.1fs", exc, backoff)
+            finally:
+                self.connected.clear()
+                self._client = None
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, self._options.reconnect_max_seconds)
+
+    def handle(self, topic_name: str, raw: bytes, ack: Ack) -> None:
+        """Parse, validate and dispatch one message; bad input is logged, counted and acked."""
+        self.counters["received"] += 1
+        try:
+            topic = protocol.parse(topic_name)
+        except UnknownChannelError as exc:
+            return self._reject("unknown_channel", topic_name, exc, ack)
+        except TopicError as exc:
+            return self._reject("bad_topic", topic_name, exc, ack)
+        if topic.channel in protocol.GATEWAY_TO_EDGE:
+            # Our own decisions and allow-lists, echoed by the wildcard subscription.
+            self.counters["own_echo"] += 1
+            return ack(False)
+        try:
+            payload = protocol.decode(topic.channel, raw)
+        except PayloadTooLargeError as exc:
+            return self._reject("too_large", topic_name, exc, ack)
+        except PayloadError as exc:
+            return self._reject("invalid_payload", topic_name, exc, ack)
+        self.counters[f"accepted_{topic.channel.value}"] += 1
+        self._handlers[topic.channel](topic, payload, ack)
+        return None
+
+    def _reject(self, why: str, topic_name: str, exc: Exception, ack: Ack) -> None:
+        self.counters[f"rejected_{why}"] += 1
+        log.warning("rejected message on %r: %s: %s", topic_name[:200], why, exc)
+        # Acknowledged on purpose: redelivering a bad message would only fail again.
+        ack(False)
+
+    def _on_tap(self, topic: Topic, tap: Tap, ack: Ack) -> None:
+        decision = self._recent.get(tap.event_id)
+        if decision is None:
+            verdict = decide(
+                self._policy(), device=topic.device, door=tap.door, credential=tap.credential
+            )
+            decision = Decision(
+                event_id=tap.event_id,
+                door=tap.door,
+                granted=verdict.granted,
+                reason=verdict.reason,
+                unlock_seconds=verdict.unlock_seconds,
+                display_name=verdict.display_name,
+                decided_at=protocol.utcnow(),
+            )
+            self._remember(decision)
+            self.counters["granted" if decision.granted else "denied"] += 1
+            row = {
+                "event_id": tap.event_id,
+                "site": topic.site,
+                "device_id": topic.device,
+                "door_id": tap.door,
+                "credential_kind": tap.credential.kind.value,
+                "credential": tap.credential.value,
+                "member_id": verdict.member_id,
+                "granted": decision.granted,
+                "reason": decision.reason.value,
+                "tapped_at": tap.at,
+                "decided_at": decision.decided_at,
+            }
+        else:
+            self.counters["redelivered_tap"] += 1
+            row = None
+        # Answer first: the decision path waits for no disk.
+        self._publish(protocol.topic(topic.site, topic.device, Channel.DECISION), decision)
+        self._notify(topic, decision)
+        if row is None:
+            ack(False)
+        else:
+            self._writer.submit(Record("access", row, ack))
+
+    def _on_door(self, topic: Topic, event: DoorEvent, ack: Ack) -> None:
+        self._occupancy.apply_door(event)
+        self._notify(topic, event)
+        row = {
+            "event_id": event.event_id,
+            "site": topic.site,
+            "device_id": topic.device,
+            "door_id": event.door,
+            "state": event.state.value,
+            "at": event.at,
+        }
+        self._writer.submit(Record("door", row, ack))
+
+    def _on_desk(self, topic: Topic, event: DeskEvent, ack: Ack) -> None:
+        self._occupancy.apply_desk(event)
+        self._notify(topic, event)
+        row = {
+            "event_id": event.event_id,
+            "site": topic.site,
+            "device_id": topic.device,
+            "desk_id": event.desk,
+            "occupied": event.occupied,
+            "at": event.at,
+        }
+        self._writer.submit(Record("desk", row, ack))
+
+    def _on_status(self, topic: Topic, status: Status, ack: Ack) -> None:
+        self._notify(topic, status)
+        row = {
+            "device_id": topic.device,
+            "status": {"state": status.state.value, "software": status.software, "at": status.at},
+        }
+        self._writer.submit(Record("status", row, ack))
+
+    def _remember(self, decision: Decision) -> None:
+        self._recent[decision.event_id] = decision
+        if len(self._recent) > RECENT_DECISIONS:
+            self._recent.popitem(last=False)
+
+    def _notify(self, topic: Topic, payload: Payload) -> None:
+        for observer in self.observers:
+            try:
+                observer(topic, payload)
+            except Exception:
+                log.exception("observer %r failed on %s", observer, topic)
+
+    def _publish(self, topic_name: str, payload: Decision) -> None:
+        client = self._client
+        if client is None:
+            log.warning("not connected: decision for %s not sent", payload.event_id)
+            return
+        task = asyncio.create_task(self._send(client, topic_name, protocol.encode(payload)))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _send(self, client: aiomqtt.Client, topic_name: str, data: bytes) -> None:
+        try:
+            await client.publish(topic_name, data, qos=1)
+        except aiomqtt.MqttError as exc:
+            # The door then decides from its allow-list; the tap itself is still recorded.
+            self.counters["decision_not_sent"] += 1
+            log.warning("decision on %s not sent: %s", topic_name, exc)
+
+    def _acker(self, mid: int, qos: int) -> Ack:
+        generation = self._generation
+
+        def ack(_is_new: bool) -> None:
+            client = self._client
+            # A PUBACK belongs to the connection that received the message; after a
+            # reconnect the broker redelivers it, and the handlers are idempotent.
+            if qos == 0 or client is None or generation != self._generation:
+                return
+            client._client.ack(mid, qos)
+
+        return ack
+
+
+def _as_bytes(payload: object) -> bytes:
+    if isinstance(payload, bytes | bytearray):
+        return bytes(payload)
+    if payload is None:
+        return b""
+    return str(payload).encode()

@@ -1,0 +1,96 @@
+"""The gateway's lifetimes, nested in one place: store, policy, writer, ingest."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from types import TracebackType
+
+from gateway.access import Policy
+from gateway.ingest import Ingest, IngestOptions
+from gateway.occupancy import Occupancy
+from gateway.settings import Settings
+from gateway.store import Store
+from gateway.store.policy import load_policy
+from gateway.store.writer import EventWriter
+
+log = logging.getLogger(__name__)
+
+
+class Gateway:
+    """One gateway replica. ``async with Gateway(settings) as gateway:`` runs it."""
+
+    def __init__(self, settings: Settings, *, ingest: bool = True) -> None:
+        self.settings = settings
+        self.store = Store(settings.database_url)
+        self.occupancy = Occupancy()
+        self.writer = EventWriter(self.store)
+        self._policy = Policy()
+        self._policy_lock = threading.Lock()
+        self.ingest: Ingest | None = None
+        if ingest:
+            self.ingest = Ingest(
+                settings.broker(),
+                self.writer,
+                self.policy,
+                self.occupancy,
+                IngestOptions(client_id=settings.gateway_id, share_group=settings.share_group),
+            )
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def policy(self) -> Policy:
+        """Return the current policy snapshot."""
+        return self._policy
+
+    def reload_policy(self) -> Policy:
+        """Rebuild the policy snapshot from the store (call after every model change)."""
+        with self._policy_lock:
+            with self.store.session() as session:
+                policy = load_policy(session, version=self._policy.version + 1)
+            self._policy = policy  # one reference swap: readers see old or new, never half
+        return policy
+
+    async def __aenter__(self) -> Gateway:
+        await asyncio.to_thread(self.store.create_schema)
+        await asyncio.to_thread(self.reload_policy)
+        self._tasks.append(asyncio.create_task(self.writer.run(), name="event-writer"))
+        self._tasks.append(asyncio.create_task(self._refresh_policy(), name="policy-refresh"))
+        if self.ingest is not None:
+            self._tasks.append(asyncio.create_task(self.ingest.run(), name="ingest"))
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        # Stop taking messages first, then let the writer commit what it holds.
+        for task in reversed(self._tasks):
+            if task.get_name() == "ingest":
+                await _cancel(task)
+        try:
+            await asyncio.wait_for(self.writer.join(), timeout=10)
+        except TimeoutError:
+            log.error("%d event records not committed at shutdown", self.writer.depth)
+        for task in self._tasks:
+            await _cancel(task)
+        self._tasks.clear()
+        self.store.close()
+
+    async def _refresh_policy(self) -> None:
+        # Other replicas change the model too; this bounds how long we lag behind them.
+        while True:
+            await asyncio.sleep(self.settings.policy_refresh_seconds)
+            try:
+                await asyncio.to_thread(self.reload_policy)
+            except Exception:
+                log.exception("policy refresh failed; keeping version %d", self._policy.version)
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

@@ -1,0 +1,53 @@
+"""The gateway's settings: one object per process, from the environment (``VARCO_*``)."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from varco.protocol import ID_PATTERN
+from varco.transport import BrokerAddress
+
+
+class Settings(BaseSettings):
+    """Where the gateway finds its broker and database, and how it serves its API."""
+
+    model_config = SettingsConfigDict(env_prefix="VARCO_", extra="ignore")
+
+    database_url: str = Field(
+        default="sqlite:///varco.db",
+        description="SQLAlchemy URL: a SQLite file by default, or postgresql+psycopg://...",
+    )
+    mqtt_host: str = "127.0.0.1"
+    mqtt_port: int = Field(default=1883, ge=1, le=65535)
+    mqtt_username: str | None = None
+    mqtt_password: SecretStr | None = None
+    gateway_id: str = Field(
+        default="gateway-1",
+        pattern=ID_PATTERN,
+        description="This replica's MQTT client id; stable, so its session survives restarts.",
+    )
+    share_group: str | None = Field(
+        default="varco-gateways",
+        pattern=ID_PATTERN,
+        description=(
+            "Replicas in the same group share the devices' messages ($share); "
+            "empty for a broker without shared subscriptions."
+        ),
+    )
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8000, ge=1, le=65535)
+    policy_refresh_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="How often the policy snapshot is rebuilt to see other replicas' changes.",
+    )
+
+    def broker(self) -> BrokerAddress:
+        """Return the broker address these settings describe."""
+        return BrokerAddress(
+            host=self.mqtt_host,
+            port=self.mqtt_port,
+            username=self.mqtt_username,
+            password=self.mqtt_password.get_secret_value() if self.mqtt_password else None,
+        )

@@ -1,0 +1,67 @@
+"""Writing the event log: every insert is idempotent by the event id made at the edge."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Table, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from gateway.store.models import AccessEvent, DeskEventRecord, Device, Door, DoorEventRecord
+
+_TABLES: dict[str, Table] = {
+    "access": AccessEvent.__table__,  # type: ignore[dict-item]
+    "door": DoorEventRecord.__table__,  # type: ignore[dict-item]
+    "desk": DeskEventRecord.__table__,  # type: ignore[dict-item]
+}
+
+
+def insert_new(session: Session, kind: str, rows: Sequence[dict[str, Any]]) -> set[str]:
+    """Insert ``rows`` of an event ``kind``, skipping ids already stored; return the new ids."""
+    if not rows:
+        return set()
+    table = _TABLES[kind]
+    dialect = session.get_bind().dialect.name
+    insert: Any
+    if dialect == "postgresql":
+        insert = postgresql.insert(table)
+    elif dialect == "sqlite":
+        insert = sqlite.insert(table)
+    else:  # pragma: no cover - only SQLite and PostgreSQL are supported
+        raise NotImplementedError(f"unsupported database dialect {dialect!r}")
+    # The same event may arrive twice in one batch (a redelivery racing its original).
+    unique = list({row["event_id"]: row for row in rows}.values())
+    statement = insert.on_conflict_do_nothing(index_elements=["event_id"]).returning(
+        table.c.event_id
+    )
+    return set(session.scalars(statement, unique))
+
+
+def record_device_status(
+    session: Session, device_id: str, *, state: str, software: str, at: datetime
+) -> None:
+    """Keep a device's latest status, in arrival order.
+
+    The broker keeps one publisher's messages on one topic in order, and publishes the last
+    will (offline, stamped when the session began) after them, so arrival order is the truth.
+    """
+    device = session.get(Device, device_id)
+    if device is None:
+        return
+    device.state = state
+    device.software = software
+    device.last_status_at = at
+
+
+def record_door_state(session: Session, door_id: str, state: str) -> None:
+    """Remember the last state a door reported."""
+    session.execute(update(Door).where(Door.id == door_id).values(state=state))
+
+
+def known_event_ids(session: Session, kind: str, ids: Sequence[str]) -> set[str]:
+    """Return those of ``ids`` already recorded for ``kind``."""
+    table = _TABLES[kind]
+    return set(session.scalars(select(table.c.event_id).where(table.c.event_id.in_(ids))))

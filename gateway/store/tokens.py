@@ -1,0 +1,35 @@
+"""API tokens: made here, shown once, kept only as a SHA-256."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from gateway.store.models import ApiToken, Role
+
+TOKEN_PREFIX = "vk_"  # noqa: S105 - a prefix, not a secret
+
+
+def hash_token(token: str) -> str:
+    """Hash a token for storage; tokens carry 256 random bits, so a fast hash suffices."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def issue_token(session: Session, *, name: str, role: Role) -> str:
+    """Create a token with ``role`` and return it; this is the only time it is visible."""
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    session.add(ApiToken(name=name, role=role, token_hash=hash_token(token)))
+    return token
+
+
+def role_of(session: Session, token: str) -> Role | None:
+    """Return the role of a valid, unrevoked token, or ``None``."""
+    row = session.scalars(
+        select(ApiToken).where(
+            ApiToken.token_hash == hash_token(token), ApiToken.revoked.is_(False)
+        )
+    ).first()
+    return row.role if row else None

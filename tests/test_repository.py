@@ -1,0 +1,97 @@
+"""The repository as a new user meets it: commands, packaging, the compose file."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from gateway.settings import Settings
+
+ROOT = Path(__file__).parents[1]
+
+
+def readme_commands() -> list[str]:
+    """The README's commands: its ```sh blocks (examples are ```bash)."""
+    blocks = re.findall(r"```sh\n(.*?)```", (ROOT / "README.md").read_text(), re.DOTALL)
+    return [block.strip() for block in blocks]
+
+
+def test_readme_starts_with_the_demo_then_the_tests() -> None:
+    first, second = readme_commands()[:2]
+
+    assert first.endswith("pip install '.[demo]' && varco demo")
+    assert "pip install -e '.[dev]'" in second
+    assert second.endswith("pytest")
+
+
+def test_ci_runs_exactly_the_readme_test_command() -> None:
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+
+    assert ci[-1] == readme_commands()[1]
+
+
+def test_the_edge_extra_leaves_out_the_gateway_stack() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    edge = " ".join(project["dependencies"] + project["optional-dependencies"]["edge"]).lower()
+
+    for heavy in ("fastapi", "sqlalchemy", "influxdb", "uvicorn", "psycopg"):
+        assert heavy not in edge
+
+
+def test_the_edge_agent_imports_without_the_gateway_stack() -> None:
+    probe = (
+        "import sys, edge_agent.agent, varco.cli; "
+        "heavy = {'fastapi', 'sqlalchemy', 'uvicorn', 'gateway'} & set(sys.modules); "
+        "print(sorted(heavy))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    )
+
+    assert result.stdout.strip() == "[]"
+
+
+def compose() -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    return data
+
+
+def test_compose_mounts_and_builds_only_what_the_repository_has() -> None:
+    services = compose()["services"]
+    volumes = set(compose().get("volumes", {}))
+
+    assert {"mosquitto", "gateway"} <= set(services)
+    for name, service in services.items():
+        build = service.get("build")
+        if build is not None:
+            context = build if isinstance(build, str) else build["context"]
+            assert (ROOT / context / "Dockerfile").is_file(), name
+        for mount in service.get("volumes", []):
+            source = mount.split(":")[0]
+            if source.startswith("."):
+                assert (ROOT / source).exists(), f"{name} mounts missing {source}"
+            else:
+                assert source in volumes, f"{name} uses undeclared volume {source}"
+        assert "healthcheck" in service or build is not None, f"{name} has no health check"
+
+
+def test_compose_passes_the_gateway_only_settings_it_has() -> None:
+    environment = compose()["services"]["gateway"]["environment"]
+    known = {f"VARCO_{field.upper()}" for field in Settings.model_fields}
+
+    assert set(environment) <= known
+    assert {"VARCO_DATABASE_URL", "VARCO_MQTT_HOST"} <= set(environment)
+
+
+def test_every_broker_config_we_ship_turns_nagle_off() -> None:
+    configs = list(ROOT.glob("deploy/**/mosquitto*.conf"))
+
+    assert configs
+    for config in configs:
+        assert re.search(r"^set_tcp_nodelay true$", config.read_text(), re.MULTILINE), config

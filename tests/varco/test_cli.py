@@ -1,0 +1,103 @@
+"""The ``varco`` command as a user runs it: help, bad configuration, the demo."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import free_port
+
+VARCO = [sys.executable, "-m", "varco"]
+
+
+def run(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*VARCO, *args], capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+@pytest.mark.parametrize("command", [[], ["gateway"], ["edge"], ["demo"]])
+def test_every_command_has_help(command: list[str]) -> None:
+    result = run(*command, "--help")
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("usage: varco")
+
+
+def test_a_missing_command_is_a_usage_error() -> None:
+    result = run()
+
+    assert result.returncode == 2
+    assert "required: COMMAND" in result.stderr
+
+
+def test_edge_refuses_a_bad_configuration_naming_the_field(tmp_path: Path) -> None:
+    config = tmp_path / "edge.yaml"
+    config.write_text("device_id: Door/1\nsite: milano\ndoors:\n  - id: front\n    relay_pin: 40\n")
+
+    result = run("edge", "--config", str(config), timeout=20)
+
+    assert result.returncode == 2
+    assert "device_id: String should match pattern" in result.stderr
+    assert "doors.0.relay_pin: Input should be less than or equal to 27" in result.stderr
+
+
+def test_edge_refuses_a_file_that_is_not_there(tmp_path: Path) -> None:
+    result = run("edge", "--config", str(tmp_path / "missing.yaml"), timeout=20)
+
+    assert result.returncode == 2
+    assert "cannot read" in result.stderr
+
+
+def test_gateway_prints_an_admin_token_once(tmp_path: Path) -> None:
+    env = {**os.environ, "VARCO_DATABASE_URL": f"sqlite:///{tmp_path / 'varco.db'}"}
+    result = subprocess.run(
+        [*VARCO, "gateway", "--create-admin-token", "ops"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=env,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("vk_")
+    assert "shown only once" in result.stderr
+
+
+def test_demo_runs_for_its_duration_and_reports_grants_and_denials(tmp_path: Path) -> None:
+    result = run(
+        "demo",
+        "--duration",
+        "8",
+        "--port",
+        str(free_port()),
+        "--data-dir",
+        str(tmp_path),
+        "--seed",
+        "7",
+        timeout=60,
+    )
+
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "admin token  vk_" in out
+    assert " granted" in out
+    assert "denied (" in out
+    assert "taps " in out.splitlines()[-1]
+
+
+def test_demo_says_so_when_its_port_is_taken() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        result = run("demo", "--duration", "1", "--port", str(port), timeout=30)
+
+    assert result.returncode == 1
+    assert f"port {port} is in use" in result.stderr

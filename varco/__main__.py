@@ -1,0 +1,5 @@
+import sys
+
+from varco.cli import main
+
+sys.exit(main())

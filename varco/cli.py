@@ -1,0 +1,161 @@
+"""``varco``: the command line. Subcommands import their packages lazily, so a Pi with only
+the edge extra can run ``varco edge`` without FastAPI or SQLAlchemy installed."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import Coroutine, Sequence
+from pathlib import Path
+from typing import Any
+
+from varco import __version__
+
+EXIT_USAGE = 2
+
+
+def _positive(value: str) -> float:
+    number = float(value)
+    if number <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
+    return number
+
+
+def _port(value: str) -> int:
+    number = int(value)
+    if not 1 <= number <= 65535:
+        raise argparse.ArgumentTypeError(f"a TCP port is 1-65535, got {value}")
+    return number
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="varco",
+        description="Access control and resource monitoring for coworking spaces.",
+    )
+    parser.add_argument("--version", action="version", version=f"varco {__version__}")
+    parser.add_argument(
+        "--log-level",
+        default="INFO",
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="how much to log (default: INFO; the demo logs warnings only)",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    gateway = commands.add_parser(
+        "gateway",
+        help="run the gateway: MQTT ingest, access decisions, admin API",
+        description=(
+            "Run the gateway. Settings come from the environment: VARCO_DATABASE_URL "
+            "(default sqlite:///varco.db), VARCO_MQTT_HOST, VARCO_MQTT_PORT, "
+            "VARCO_MQTT_USERNAME, VARCO_MQTT_PASSWORD, VARCO_GATEWAY_ID, VARCO_API_HOST, "
+            "VARCO_API_PORT."
+        ),
+    )
+    gateway.add_argument("--host", help="API address (default: VARCO_API_HOST or 127.0.0.1)")
+    gateway.add_argument("--port", type=_port, help="API port (default: VARCO_API_PORT or 8000)")
+    gateway.add_argument(
+        "--create-admin-token",
+        metavar="NAME",
+        help="create an admin API token called NAME, print it once, and exit",
+    )
+
+    edge = commands.add_parser(
+        "edge",
+        help="run the edge agent on a door controller or desk node",
+        description="Run the edge agent with a YAML configuration (see firmware_config/).",
+    )
+    edge.add_argument("--config", type=Path, required=True, help="path to the edge YAML file")
+
+    demo = commands.add_parser(
+        "demo",
+        help="run everything in one process: broker, gateway, simulated doors and desks",
+        description=(
+            "Run an embedded MQTT broker, the gateway on a SQLite file, two simulated doors "
+            "and six desks, with seeded members tapping at random. The admin API is served "
+            "on 127.0.0.1; its URL and an admin token are printed at start."
+        ),
+    )
+    demo.add_argument("--port", type=_port, default=8000, help="API port (default: 8000)")
+    demo.add_argument("--mqtt-port", type=_port, help="embedded broker port (default: a free port)")
+    demo.add_argument(
+        "--duration",
+        type=_positive,
+        metavar="SECONDS",
+        help="stop after this many seconds (default: run until Ctrl-C)",
+    )
+    demo.add_argument(
+        "--data-dir",
+        type=Path,
+        help="where the demo's SQLite file goes (default: a new temporary folder)",
+    )
+    demo.add_argument("--seed", type=int, help="random seed, for a repeatable demo")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    level = logging.WARNING if args.command == "demo" and args.log_level == "INFO" else None
+    logging.basicConfig(
+        level=level or getattr(logging, args.log_level),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if args.command == "gateway":
+        return _gateway(args)
+    if args.command == "edge":
+        return _edge(args)
+    return _demo(args)
+
+
+def _gateway(args: argparse.Namespace) -> int:
+    # Imported here so that a Pi with only the [edge] extra can run `varco edge`.
+    from gateway.cli import create_admin_token, serve  # noqa: PLC0415
+
+    if args.create_admin_token:
+        return create_admin_token(args.create_admin_token)
+    return serve(host=args.host, port=args.port)
+
+
+def _edge(args: argparse.Namespace) -> int:
+    from edge_agent.agent import Agent  # noqa: PLC0415
+    from edge_agent.config import load_config  # noqa: PLC0415
+    from edge_agent.errors import ConfigError  # noqa: PLC0415
+
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(f"varco edge: invalid configuration:\n{exc}", file=sys.stderr)
+        return EXIT_USAGE
+    asyncio.run(_until_signalled(Agent(config).run()))
+    return 0
+
+
+async def _until_signalled(work: Coroutine[Any, Any, None]) -> None:
+    """Run ``work`` until SIGINT or SIGTERM (systemd's stop), then let it clean up."""
+    task = asyncio.ensure_future(work)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, task.cancel)
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from varco.demo import DemoOptions, run_demo  # noqa: PLC0415
+
+    options = DemoOptions(
+        api_port=args.port,
+        mqtt_port=args.mqtt_port,
+        duration=args.duration,
+        data_dir=args.data_dir,
+        seed=args.seed,
+    )
+    return run_demo(options)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

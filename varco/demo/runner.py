@@ -1,0 +1,233 @@
+"""``varco demo``: broker, gateway, API and simulated devices in one process."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import random
+import signal
+import socket
+import sys
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from amqtt.broker import Broker
+
+from edge_agent.agent import Agent
+from edge_agent.config import BrokerConfig, DeskConfig, DoorConfig, EdgeConfig
+from gateway.api import create_app
+from gateway.service import Gateway
+from gateway.settings import Settings
+from gateway.store import Store
+from varco.demo.simulation import People
+from varco.demo.space import DESK_NODE, DESKS, DOORS, SITE, seed
+from varco.demo.summary import Summary
+
+log = logging.getLogger(__name__)
+
+TALLY_EVERY_SECONDS = 5.0
+# Door pins (relay, contact) and desk pins on each simulated Pi's header, BCM numbering.
+DOOR_PINS = {"front-door": (17, 27), "office-door": (22, 23)}
+DESK_PINS = (5, 6, 12, 13, 16, 19)
+
+
+@dataclass(frozen=True, slots=True)
+class DemoOptions:
+    api_port: int = 8000
+    mqtt_port: int | None = None
+    duration: float | None = None
+    data_dir: Path | None = None
+    seed: int | None = None
+
+
+class DemoError(Exception):
+    """The demo cannot start (a port in use, a folder that cannot be written)."""
+
+
+def run_demo(options: DemoOptions) -> int:
+    """Run the demo until Ctrl-C or ``options.duration``; return the exit status."""
+    try:
+        asyncio.run(_demo(options))
+    except DemoError as exc:
+        print(f"varco demo: {exc}", file=sys.stderr, flush=True)
+        return 1
+    return 0
+
+
+async def _demo(options: DemoOptions) -> None:
+    _ensure_free(options.api_port, "--port")
+    mqtt_port = options.mqtt_port or _free_port()
+    _ensure_free(mqtt_port, "--mqtt-port")
+    with _data_dir(options.data_dir) as data_dir:
+        database = data_dir / "varco-demo.db"
+        if database.exists():
+            database.unlink()
+        with Store(f"sqlite:///{database}") as store:
+            token = await asyncio.to_thread(seed, store)
+
+        _quiet_libraries()
+        broker = Broker(_broker_config(mqtt_port))
+        await broker.start()
+        try:
+            await _run(options, mqtt_port, database, token)
+        finally:
+            await broker.shutdown()
+
+
+async def _run(options: DemoOptions, mqtt_port: int, database: Path, token: str) -> None:
+    settings = Settings(
+        database_url=f"sqlite:///{database}",
+        mqtt_port=mqtt_port,
+        gateway_id="demo-gateway",
+        share_group=None,  # amqtt has no shared subscriptions; there is one gateway
+        api_port=options.api_port,
+    )
+    gateway = Gateway(settings)
+    server = _Server(
+        uvicorn.Config(
+            create_app(gateway),
+            host="127.0.0.1",
+            port=options.api_port,
+            log_level="warning",
+        )
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+    rng = random.Random(options.seed)
+    summary = Summary(gateway.occupancy)
+    doors = [_door_agent(door, device, mqtt_port) for door, device in DOORS.items()]
+    desks = Agent(_desk_config(mqtt_port))
+    people = People(doors, desks, rng)
+
+    async with asyncio.TaskGroup() as tasks:
+        serving = tasks.create_task(server.serve(), name="api")
+        while not server.started:
+            if serving.done():
+                raise DemoError(f"the API could not start on port {options.api_port}")
+            await asyncio.sleep(0.05)
+        _banner(options, mqtt_port, database, token)
+        background = []
+        for agent in [*doors, desks]:
+            ready = asyncio.Event()
+            background.append(tasks.create_task(agent.run(ready)))
+            await ready.wait()
+            await agent.link.connected.wait()
+        for agent in doors:
+            for door in agent.doors.values():
+                door.outcomes.append(summary.on_outcome)
+                door.outcomes.append(functools.partial(people.walk_through, agent))
+                # Doors start shut: the reed switch is closed (pulled low).
+                if door.config.contact_pin is not None:
+                    agent.pin_factory.pin(door.config.contact_pin).drive_low()
+        background += [
+            tasks.create_task(people.tap_at_random()),
+            tasks.create_task(people.sit_and_leave()),
+            tasks.create_task(_tally(summary)),
+        ]
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=options.duration)
+        print("\nstopping...", flush=True)
+        for task in reversed(background):
+            task.cancel()
+        server.should_exit = True
+    summary.print_tally()
+
+
+def _door_agent(door: str, device: str, mqtt_port: int) -> Agent:
+    relay, contact = DOOR_PINS[door]
+    return Agent(
+        EdgeConfig(
+            device_id=device,
+            site=SITE,
+            broker=BrokerConfig(port=mqtt_port),
+            pin_factory="mock",
+            doors=[DoorConfig(id=door, relay_pin=relay, contact_pin=contact)],
+        )
+    )
+
+
+def _desk_config(mqtt_port: int) -> EdgeConfig:
+    return EdgeConfig(
+        device_id=DESK_NODE,
+        site=SITE,
+        broker=BrokerConfig(port=mqtt_port),
+        pin_factory="mock",
+        desks=[DeskConfig(id=desk, pin=pin) for desk, pin in zip(DESKS, DESK_PINS, strict=True)],
+    )
+
+
+async def _tally(summary: Summary) -> None:
+    while True:
+        await asyncio.sleep(TALLY_EVERY_SECONDS)
+        summary.print_tally()
+
+
+def _banner(options: DemoOptions, mqtt_port: int, database: Path, token: str) -> None:
+    url = f"http://127.0.0.1:{options.api_port}"
+    lines = [
+        "Varco demo: two doors and six desks, members tapping at random.",
+        f"  admin API    {url}   (docs: {url}/docs)",
+        f"  admin token  {token}",
+        f"  try          curl -H 'Authorization: Bearer {token}' {url}/access-events",
+        f"  MQTT broker  127.0.0.1:{mqtt_port} (embedded)",
+        f"  database     {database}",
+        "  stop         Ctrl-C" + (f", or after {options.duration:g}s" if options.duration else ""),
+        "",
+    ]
+    print("\n".join(lines), flush=True)
+
+
+class _Server(uvicorn.Server):
+    """uvicorn inside our own loop: the demo, not uvicorn, owns Ctrl-C."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def _broker_config(port: int) -> dict[str, Any]:
+    return {
+        "listeners": {"default": {"type": "tcp", "bind": f"127.0.0.1:{port}"}},
+        "plugins": {
+            "amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True},
+        },
+    }
+
+
+def _quiet_libraries() -> None:
+    for name in ("amqtt", "transitions"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _ensure_free(port: int, flag: str) -> None:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            raise DemoError(f"port {port} is in use; choose another with {flag}") from None
+
+
+@contextlib.contextmanager
+def _data_dir(path: Path | None) -> Iterator[Path]:
+    if path is not None:
+        path.mkdir(parents=True, exist_ok=True)
+        yield path
+        return
+    with tempfile.TemporaryDirectory(prefix="varco-demo-") as tmp:
+        yield Path(tmp)

@@ -1,0 +1,117 @@
+"""The demo's coworking space: zones, plans, members and their badges, doors and desks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gateway.store import Store
+from gateway.store.models import (
+    Badge,
+    Device,
+    DeviceKind,
+    Door,
+    Member,
+    MemberStatus,
+    Plan,
+    Role,
+    Zone,
+)
+from gateway.store.tokens import issue_token
+
+SITE = "demo"
+FRONT_CONTROLLER = "door-ctl-front"
+OFFICE_CONTROLLER = "door-ctl-office"
+DESK_NODE = "desk-node-1"
+DOORS = {"front-door": FRONT_CONTROLLER, "office-door": OFFICE_CONTROLLER}
+DESKS = tuple(f"desk-{n}" for n in range(1, 7))
+
+
+@dataclass(frozen=True, slots=True)
+class Card:
+    """A card someone may hold against a reader, and what we expect of it."""
+
+    uid: str
+    holder: str
+    note: str
+
+
+# Who taps in the demo. The notes say why some are turned away.
+CARDS = (
+    Card("04A1B2C3D4", "Ada Lovelace", "private office: every door"),
+    Card("04B2C3D4E5", "Grace Hopper", "hot desk: front door only"),
+    Card("04C3D4E5F6", "Alan Turing", "hot desk: front door only"),
+    Card("04D4E5F6A7", "Margaret Hamilton", "private office: every door"),
+    Card("04E5F6A7B8", "Linus Torvalds", "suspended: unpaid invoice"),
+    Card("04F6A7B8C9", "Grace Hopper (old card)", "revoked: reported lost"),
+    Card("DEADBEEF01", "a stranger", "unknown badge"),
+)
+
+_MEMBERS = (
+    # name, plan, status, [(uid, active)]
+    ("Ada Lovelace", "private-office", MemberStatus.ACTIVE, [("04A1B2C3D4", True)]),
+    (
+        "Grace Hopper",
+        "hot-desk",
+        MemberStatus.ACTIVE,
+        [("04B2C3D4E5", True), ("04F6A7B8C9", False)],
+    ),
+    ("Alan Turing", "hot-desk", MemberStatus.ACTIVE, [("04C3D4E5F6", True)]),
+    ("Margaret Hamilton", "private-office", MemberStatus.ACTIVE, [("04D4E5F6A7", True)]),
+    ("Linus Torvalds", "hot-desk", MemberStatus.SUSPENDED, [("04E5F6A7B8", True)]),
+)
+
+
+def seed(store: Store) -> str:
+    """Fill an empty store with the demo space; return a new admin token."""
+    store.create_schema()
+    with store.session() as session:
+        lobby = Zone(id="lobby", name="Lobby and open space")
+        offices = Zone(id="private-offices", name="Private offices")
+        session.add_all(
+            [
+                lobby,
+                offices,
+                Plan(id="hot-desk", name="Hot desk", zones=[lobby]),
+                Plan(id="private-office", name="Private office", zones=[lobby, offices]),
+                Device(
+                    id=FRONT_CONTROLLER,
+                    site=SITE,
+                    kind=DeviceKind.DOOR_CONTROLLER,
+                    name="Front door controller",
+                ),
+                Device(
+                    id=OFFICE_CONTROLLER,
+                    site=SITE,
+                    kind=DeviceKind.DOOR_CONTROLLER,
+                    name="Office corridor controller",
+                ),
+                Device(id=DESK_NODE, site=SITE, kind=DeviceKind.DESK_NODE, name="Open space desks"),
+            ]
+        )
+        session.flush()
+        session.add_all(
+            [
+                Door(
+                    id="front-door",
+                    name="Front door",
+                    zone_id="lobby",
+                    device_id=FRONT_CONTROLLER,
+                    unlock_seconds=3.0,
+                ),
+                Door(
+                    id="office-door",
+                    name="Private offices",
+                    zone_id="private-offices",
+                    device_id=OFFICE_CONTROLLER,
+                    unlock_seconds=3.0,
+                ),
+            ]
+        )
+        for name, plan, status, badges in _MEMBERS:
+            member = Member(name=name, plan_id=plan, status=status)
+            session.add(member)
+            session.flush()
+            session.add_all(
+                Badge(uid=uid, member_id=member.id, active=active) for uid, active in badges
+            )
+        return issue_token(session, name="demo admin", role=Role.ADMIN)

@@ -1,0 +1,207 @@
+"""Payload models, one per channel, each carrying its schema version.
+
+Unknown fields are rejected and sizes are bounded: a payload either parses into exactly one
+of these models or is refused with a reason a person can read.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from datetime import UTC, datetime
+from typing import Annotated, Literal, TypeVar
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
+
+from varco.protocol.topics import ID_PATTERN, Channel
+
+# One bound for every event payload; status is larger since it carries health figures.
+MAX_EVENT_BYTES = 2048
+MAX_STATUS_BYTES = 4096
+
+EventId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{8,64}$", examples=["3f1c9a0e5b7d4c2a"])]
+Id = Annotated[str, Field(pattern=ID_PATTERN, examples=["front-door"])]
+Text = Annotated[str, Field(max_length=120)]
+_HEX = frozenset("0123456789abcdefABCDEF")
+
+
+class PayloadError(ValueError):
+    """A payload that is not JSON or not valid for its channel."""
+
+
+class PayloadTooLargeError(PayloadError):
+    """A payload over its channel's size bound; it is refused before it is parsed."""
+
+
+class Reason(enum.StrEnum):
+    """Why a door was opened or kept shut; every denial names something a person can fix."""
+
+    GRANTED = "granted"
+    UNKNOWN_BADGE = "unknown_badge"
+    BADGE_REVOKED = "badge_revoked"
+    MEMBER_SUSPENDED = "member_suspended"
+    WRONG_ZONE = "wrong_zone"
+    UNKNOWN_DOOR = "unknown_door"
+
+
+class CredentialKind(enum.StrEnum):
+    BADGE = "badge"
+    PASS = "pass"  # noqa: S105 - a guest pass, not a password
+
+
+class DoorState(enum.StrEnum):
+    OPENED = "opened"
+    CLOSED = "closed"
+    HELD_OPEN = "held_open"
+    FORCED_OPEN = "forced_open"
+    TAMPER = "tamper"
+
+
+class DeviceState(enum.StrEnum):
+    ONLINE = "online"
+    OFFLINE = "offline"
+
+
+class _Payload(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=False)
+
+
+class Credential(_Payload):
+    """What was presented at the reader: a badge UID (hex) or a guest pass code."""
+
+    kind: CredentialKind = CredentialKind.BADGE
+    value: Annotated[str, Field(pattern=r"^[0-9A-Za-z_-]{4,64}$", examples=["04A1B2C3D4"])]
+
+    @field_validator("value")
+    @classmethod
+    def _badge_uid_is_hex(cls, value: str, info: ValidationInfo) -> str:
+        # Readers differ in the case of a UID's hex digits; the store does not.
+        if info.data.get("kind") is CredentialKind.BADGE:
+            if any(c not in _HEX for c in value):
+                raise ValueError("a badge UID is hexadecimal")
+            return value.upper()
+        return value
+
+
+class Tap(_Payload):
+    """A credential presented at a door's reader (edge -> gateway)."""
+
+    v: Literal[1] = 1
+    event_id: EventId
+    door: Id
+    credential: Credential
+    reader: Annotated[str, Field(max_length=32)] = "main"
+    at: AwareDatetime
+
+
+class Decision(_Payload):
+    """The gateway's answer to a tap (gateway -> edge)."""
+
+    v: Literal[1] = 1
+    event_id: EventId
+    door: Id
+    granted: bool
+    reason: Reason
+    unlock_seconds: Annotated[float, Field(ge=0, le=300)] = 0.0
+    display_name: Text | None = None
+    decided_at: AwareDatetime
+
+
+class DoorEvent(_Payload):
+    """A change seen by a door's contact or alarm logic (edge -> gateway)."""
+
+    v: Literal[1] = 1
+    event_id: EventId
+    door: Id
+    state: DoorState
+    at: AwareDatetime
+
+
+class DeskEvent(_Payload):
+    """A desk became occupied or free (edge -> gateway)."""
+
+    v: Literal[1] = 1
+    event_id: EventId
+    desk: Id
+    occupied: bool
+    at: AwareDatetime
+
+
+class Status(_Payload):
+    """A device's health, retained; the last will carries ``state=offline``."""
+
+    v: Literal[1] = 1
+    state: DeviceState
+    software: Annotated[str, Field(max_length=40)]
+    started_at: AwareDatetime
+    at: AwareDatetime
+    allowlist_version: Annotated[int, Field(ge=0)] | None = None
+    outbox_depth: Annotated[int, Field(ge=0)] = 0
+
+
+Payload = Tap | Decision | DoorEvent | DeskEvent | Status
+
+MODELS: dict[Channel, type[Payload]] = {
+    Channel.TAP: Tap,
+    Channel.DECISION: Decision,
+    Channel.DOOR: DoorEvent,
+    Channel.DESK: DeskEvent,
+    Channel.STATUS: Status,
+}
+
+_LIMITS: dict[Channel, int] = {Channel.STATUS: MAX_STATUS_BYTES}
+
+P = TypeVar("P", bound=_Payload)
+
+
+def max_bytes(channel: Channel) -> int:
+    """Return the largest payload accepted on ``channel``."""
+    return _LIMITS.get(channel, MAX_EVENT_BYTES)
+
+
+def encode(payload: _Payload) -> bytes:
+    """Serialise a payload to its compact wire form."""
+    return payload.model_dump_json(exclude_none=True).encode()
+
+
+def decode(channel: Channel, raw: bytes) -> Payload:
+    """Parse ``raw`` as the payload of ``channel``; raise ``PayloadError`` with the reason."""
+    model = MODELS.get(channel)
+    if model is None:
+        raise PayloadError(f"no payload model for channel {channel.value!r}")
+    return decode_as(model, raw, limit=max_bytes(channel))
+
+
+def decode_as(model: type[P], raw: bytes, *, limit: int = MAX_EVENT_BYTES) -> P:
+    """Parse ``raw`` as ``model``; raise ``PayloadError`` with a readable reason."""
+    if len(raw) > limit:
+        raise PayloadTooLargeError(f"payload of {len(raw)} bytes exceeds the {limit}-byte limit")
+    try:
+        data = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise PayloadError(f"payload is not JSON: {exc}") from None
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise PayloadError(_describe(exc)) from None
+
+
+def _describe(exc: ValidationError) -> str:
+    problems = []
+    for error in exc.errors(include_url=False)[:5]:
+        where = ".".join(str(part) for part in error["loc"]) or "payload"
+        problems.append(f"{where}: {error['msg']}")
+    return "; ".join(problems)
+
+
+def utcnow() -> datetime:
+    """Return the current time, timezone-aware in UTC."""
+    return datetime.now(UTC)

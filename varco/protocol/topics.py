@@ -1,0 +1,110 @@
+"""MQTT topics: the only place a Varco topic string is spelled.
+
+Layout: ``varco/v1/<site>/<device>/<channel>``.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass
+
+PREFIX = "varco"
+WIRE_VERSION = "v1"
+
+# Ids travel inside topics, so they must never contain MQTT wildcards or separators.
+ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+_ID_RE = re.compile(ID_PATTERN)
+
+
+class Channel(enum.StrEnum):
+    """What a message on a device's topic carries."""
+
+    TAP = "tap"
+    DECISION = "decision"
+    DOOR = "door"
+    DESK = "desk"
+    STATUS = "status"
+    ALLOWLIST = "allowlist"
+    CONFIG = "config"
+    COMMAND = "command"
+
+
+# Who publishes on which channel; a device may only publish the first set.
+EDGE_TO_GATEWAY = frozenset({Channel.TAP, Channel.DOOR, Channel.DESK, Channel.STATUS})
+GATEWAY_TO_EDGE = frozenset({Channel.DECISION, Channel.ALLOWLIST, Channel.CONFIG, Channel.COMMAND})
+
+
+class TopicError(ValueError):
+    """A topic that is not a Varco topic."""
+
+
+class UnknownChannelError(TopicError):
+    """A Varco topic whose channel is not part of the wire contract."""
+
+
+def is_valid_id(value: str) -> bool:
+    """Tell whether ``value`` may be used as a site, device, door or desk id."""
+    return bool(_ID_RE.match(value))
+
+
+def _check_id(kind: str, value: str) -> str:
+    if not _ID_RE.match(value):
+        raise TopicError(f"{kind} id {value!r} must match {ID_PATTERN}")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Topic:
+    """A parsed Varco topic."""
+
+    site: str
+    device: str
+    channel: Channel
+
+    def __str__(self) -> str:
+        return topic(self.site, self.device, self.channel)
+
+
+def topic(site: str, device: str, channel: Channel) -> str:
+    """Build the topic of ``channel`` for ``device`` at ``site``."""
+    _check_id("site", site)
+    _check_id("device", device)
+    return f"{PREFIX}/{WIRE_VERSION}/{site}/{device}/{Channel(channel).value}"
+
+
+def parse(name: str) -> Topic:
+    """Parse a concrete topic; raise ``TopicError`` with the reason if it is not ours."""
+    parts = name.split("/")
+    if len(parts) != 5 or parts[0] != PREFIX:
+        raise TopicError(f"not a {PREFIX} topic: {name!r}")
+    if parts[1] != WIRE_VERSION:
+        raise TopicError(f"unsupported wire version {parts[1]!r} in {name!r}")
+    _, _, site, device, channel = parts
+    _check_id("site", site)
+    _check_id("device", device)
+    try:
+        parsed_channel = Channel(channel)
+    except ValueError:
+        raise UnknownChannelError(f"unknown channel {channel!r} in {name!r}") from None
+    return Topic(site, device, parsed_channel)
+
+
+def subscription(channel: str | Channel, *, site: str = "+", device: str = "+") -> str:
+    """Build a subscription filter; ``+`` stands for any site or device.
+
+    ``channel`` may be ``"+"`` to match every channel (the gateway does, so that a message
+    on an unknown channel is seen, logged and counted rather than silently ignored).
+    """
+    if site != "+":
+        _check_id("site", site)
+    if device != "+":
+        _check_id("device", device)
+    name = channel if channel == "+" else Channel(channel).value
+    return f"{PREFIX}/{WIRE_VERSION}/{site}/{device}/{name}"
+
+
+def shared(group: str, filter_: str) -> str:
+    """Wrap a filter as an MQTT shared subscription, so replicas share the load."""
+    _check_id("group", group)
+    return f"$share/{group}/{filter_}"
