@@ -20,7 +20,7 @@ import uvicorn
 from amqtt.broker import Broker
 
 from edge_agent.agent import Agent
-from edge_agent.config import BrokerConfig, DeskConfig, DoorConfig, EdgeConfig
+from edge_agent.config import BrokerConfig, DoorConfig, EdgeConfig, PressureMatDeskConfig
 from gateway.api import create_app
 from gateway.service import Gateway
 from gateway.settings import Settings
@@ -161,7 +161,10 @@ def _desk_config(mqtt_port: int) -> EdgeConfig:
         site=SITE,
         broker=BrokerConfig(port=mqtt_port),
         pin_factory="mock",
-        desks=[DeskConfig(id=desk, pin=pin) for desk, pin in zip(DESKS, DESK_PINS, strict=True)],
+        desks=[
+            PressureMatDeskConfig(id=desk, pin=pin, settle_seconds=0)
+            for desk, pin in zip(DESKS, DESK_PINS, strict=True)
+        ],
     )
 
 

@@ -6,6 +6,7 @@ import asyncio
 import random
 
 from edge_agent.agent import Agent, Outcome
+from edge_agent.config import PressureMatDeskConfig
 from edge_agent.readers import SimulatedReader
 from varco.demo.space import CARDS
 
@@ -49,6 +50,8 @@ class People:
         while True:
             await asyncio.sleep(self._rng.uniform(0.8, 2.5))
             desk = self._rng.choice(desks)
+            if not isinstance(desk.config, PressureMatDeskConfig):
+                continue
             pin = self._desks.pin_factory.pin(desk.config.pin)
             if desk.sensor.is_closed:
                 pin.drive_high()

@@ -7,7 +7,6 @@ of these models or is refused with a reason a person can read.
 from __future__ import annotations
 
 import enum
-import json
 from datetime import UTC, datetime
 from typing import Annotated, Literal, TypeVar
 
@@ -185,18 +184,25 @@ def decode_as(model: type[P], raw: bytes, *, limit: int = MAX_EVENT_BYTES) -> P:
     if len(raw) > limit:
         raise PayloadTooLargeError(f"payload of {len(raw)} bytes exceeds the {limit}-byte limit")
     try:
-        data = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise PayloadError(f"payload is not JSON: {exc}") from None
+        # UTF-8 only: json.loads(bytes) would also guess UTF-16 and UTF-32.
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise PayloadError(
+            f"payload is not JSON in UTF-8: {exc.reason} at byte {exc.start}"
+        ) from None
     try:
-        return model.model_validate(data)
+        # Strict: "occupied": "yes" is refused, not read as true; times stay ISO 8601 strings.
+        return model.model_validate_json(text, strict=True)
     except ValidationError as exc:
         raise PayloadError(_describe(exc)) from None
 
 
 def _describe(exc: ValidationError) -> str:
+    errors = exc.errors(include_url=False)
+    if errors and errors[0]["type"] == "json_invalid":
+        return f"payload is not JSON: {errors[0]['ctx'].get('error', errors[0]['msg'])}"
     problems = []
-    for error in exc.errors(include_url=False)[:5]:
+    for error in errors[:5]:
         where = ".".join(str(part) for part in error["loc"]) or "payload"
         problems.append(f"{where}: {error['msg']}")
     return "; ".join(problems)

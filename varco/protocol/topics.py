@@ -45,11 +45,12 @@ class UnknownChannelError(TopicError):
 
 def is_valid_id(value: str) -> bool:
     """Tell whether ``value`` may be used as a site, device, door or desk id."""
-    return bool(_ID_RE.match(value))
+    return _ID_RE.fullmatch(value) is not None
 
 
 def _check_id(kind: str, value: str) -> str:
-    if not _ID_RE.match(value):
+    # fullmatch: with re.match, "$" would also accept a trailing newline.
+    if _ID_RE.fullmatch(value) is None:
         raise TopicError(f"{kind} id {value!r} must match {ID_PATTERN}")
     return value
 
@@ -70,7 +71,14 @@ def topic(site: str, device: str, channel: Channel) -> str:
     """Build the topic of ``channel`` for ``device`` at ``site``."""
     _check_id("site", site)
     _check_id("device", device)
-    return f"{PREFIX}/{WIRE_VERSION}/{site}/{device}/{Channel(channel).value}"
+    return f"{PREFIX}/{WIRE_VERSION}/{site}/{device}/{_channel(channel).value}"
+
+
+def _channel(value: str | Channel) -> Channel:
+    try:
+        return Channel(value)
+    except ValueError:
+        raise UnknownChannelError(f"unknown channel {value!r}") from None
 
 
 def parse(name: str) -> Topic:
@@ -100,7 +108,7 @@ def subscription(channel: str | Channel, *, site: str = "+", device: str = "+") 
         _check_id("site", site)
     if device != "+":
         _check_id("device", device)
-    name = channel if channel == "+" else Channel(channel).value
+    name = channel if channel == "+" else _channel(channel).value
     return f"{PREFIX}/{WIRE_VERSION}/{site}/{device}/{name}"
 
 

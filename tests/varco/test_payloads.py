@@ -1,0 +1,334 @@
+"""The payload contract: one golden payload per channel, compared byte for byte."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+from pydantic import ValidationError
+
+from varco.protocol import (
+    MODELS,
+    Channel,
+    Credential,
+    CredentialKind,
+    Decision,
+    DeskEvent,
+    DeviceState,
+    DoorEvent,
+    DoorState,
+    Payload,
+    PayloadError,
+    PayloadTooLargeError,
+    Reason,
+    Status,
+    Tap,
+    decode,
+    encode,
+    max_bytes,
+)
+
+TAPPED_AT = datetime(2024, 5, 1, 9, 30, 15, tzinfo=UTC)
+DECIDED_AT = datetime(2024, 5, 1, 9, 30, 15, 120000, tzinfo=UTC)
+STARTED_AT = datetime(2024, 5, 1, 6, 0, tzinfo=UTC)
+
+GOLDEN: dict[Channel, tuple[Payload, bytes]] = {
+    Channel.TAP: (
+        Tap(
+            event_id="3f1c9a0e5b7d4c2a",
+            door="front-door",
+            credential=Credential(kind=CredentialKind.BADGE, value="04A1B2C3D4"),
+            reader="main",
+            at=TAPPED_AT,
+        ),
+        b'{"v":1,"event_id":"3f1c9a0e5b7d4c2a","door":"front-door",'
+        b'"credential":{"kind":"badge","value":"04A1B2C3D4"},'
+        b'"reader":"main","at":"2024-05-01T09:30:15Z"}',
+    ),
+    Channel.DECISION: (
+        Decision(
+            event_id="3f1c9a0e5b7d4c2a",
+            door="front-door",
+            granted=True,
+            reason=Reason.GRANTED,
+            unlock_seconds=4.0,
+            display_name="Ada Lovelace",
+            decided_at=DECIDED_AT,
+        ),
+        b'{"v":1,"event_id":"3f1c9a0e5b7d4c2a","door":"front-door",'
+        b'"granted":true,"reason":"granted","unlock_seconds":4.0,'
+        b'"display_name":"Ada Lovelace","decided_at":"2024-05-01T09:30:15.120000Z"}',
+    ),
+    Channel.DOOR: (
+        DoorEvent(
+            event_id="7d2e4b9c1a3f5e60",
+            door="front-door",
+            state=DoorState.HELD_OPEN,
+            at=TAPPED_AT,
+        ),
+        b'{"v":1,"event_id":"7d2e4b9c1a3f5e60","door":"front-door",'
+        b'"state":"held_open","at":"2024-05-01T09:30:15Z"}',
+    ),
+    Channel.DESK: (
+        DeskEvent(event_id="desk-evt-0001", desk="desk-12", occupied=True, at=TAPPED_AT),
+        b'{"v":1,"event_id":"desk-evt-0001","desk":"desk-12","occupied":true,'
+        b'"at":"2024-05-01T09:30:15Z"}',
+    ),
+    Channel.STATUS: (
+        Status(
+            state=DeviceState.ONLINE,
+            software="varco-edge 0.1.0",
+            started_at=STARTED_AT,
+            at=TAPPED_AT,
+            allowlist_version=7,
+            outbox_depth=3,
+        ),
+        b'{"v":1,"state":"online","software":"varco-edge 0.1.0",'
+        b'"started_at":"2024-05-01T06:00:00Z","at":"2024-05-01T09:30:15Z",'
+        b'"allowlist_version":7,"outbox_depth":3}',
+    ),
+}
+
+EVENT_CHANNELS = [Channel.TAP, Channel.DECISION, Channel.DOOR, Channel.DESK]
+
+
+def _wire(channel: Channel, **changes: object) -> bytes:
+    """Return the golden payload of ``channel`` with top-level ``changes`` applied."""
+    data = json.loads(GOLDEN[channel][1])
+    data.update(changes)
+    return json.dumps(data).encode()
+
+
+def _tap_with(credential: dict[str, str]) -> Tap:
+    """Decode the golden tap with ``credential`` presented instead."""
+    tap = decode(Channel.TAP, _wire(Channel.TAP, credential=credential))
+    assert isinstance(tap, Tap)
+    return tap
+
+
+def test_every_channel_with_a_model_has_a_golden_payload() -> None:
+    assert set(GOLDEN) == set(MODELS)
+
+
+@pytest.mark.parametrize("channel", list(GOLDEN))
+def test_encode_produces_the_golden_bytes(channel: Channel) -> None:
+    model, golden = GOLDEN[channel]
+
+    assert encode(model) == golden
+
+
+@pytest.mark.parametrize("channel", list(GOLDEN))
+def test_decode_of_the_golden_bytes_gives_back_the_model(channel: Channel) -> None:
+    model, golden = GOLDEN[channel]
+
+    assert decode(channel, golden) == model
+
+
+def test_absent_optional_fields_are_left_off_the_wire() -> None:
+    denial = Decision(
+        event_id="3f1c9a0e5b7d4c2a",
+        door="front-door",
+        granted=False,
+        reason=Reason.BADGE_REVOKED,
+        decided_at=DECIDED_AT,
+    )
+
+    assert encode(denial) == (
+        b'{"v":1,"event_id":"3f1c9a0e5b7d4c2a","door":"front-door",'
+        b'"granted":false,"reason":"badge_revoked","unlock_seconds":0.0,'
+        b'"decided_at":"2024-05-01T09:30:15.120000Z"}'
+    )
+    assert decode(Channel.DECISION, encode(denial)) == denial
+
+
+@pytest.mark.parametrize("channel", list(GOLDEN))
+def test_unknown_top_level_field_is_refused_by_name(channel: Channel) -> None:
+    with pytest.raises(PayloadError, match=r"^colour: Extra inputs are not permitted"):
+        decode(channel, _wire(channel, colour="red"))
+
+
+def test_unknown_credential_field_is_refused_by_its_path() -> None:
+    raw = _wire(Channel.TAP, credential={"kind": "badge", "value": "04A1B2C3D4", "pin": "1234"})
+
+    with pytest.raises(PayloadError, match=r"^credential\.pin: Extra inputs are not permitted"):
+        decode(Channel.TAP, raw)
+
+
+@pytest.mark.parametrize("channel", list(GOLDEN))
+def test_oversize_payload_is_refused_before_it_is_parsed(channel: Channel) -> None:
+    limit = max_bytes(channel)
+
+    # Not JSON at all: only the size check can have refused it.
+    with pytest.raises(PayloadTooLargeError, match=f"{limit + 1} bytes exceeds the {limit}-byte"):
+        decode(channel, b"x" * (limit + 1))
+
+
+@pytest.mark.parametrize("channel", list(GOLDEN))
+def test_payload_of_exactly_the_limit_is_accepted_and_one_byte_more_is_not(
+    channel: Channel,
+) -> None:
+    model, golden = GOLDEN[channel]
+    padded = golden + b" " * (max_bytes(channel) - len(golden))
+
+    assert decode(channel, padded) == model
+    with pytest.raises(PayloadTooLargeError):
+        decode(channel, padded + b" ")
+
+
+def test_status_may_be_larger_than_an_event() -> None:
+    size = 3000
+    status = GOLDEN[Channel.STATUS][1]
+    tap = GOLDEN[Channel.TAP][1]
+
+    assert decode(Channel.STATUS, status + b" " * (size - len(status)))
+    with pytest.raises(PayloadTooLargeError):
+        decode(Channel.TAP, tap + b" " * (size - len(tap)))
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        pytest.param(b"", id="empty"),
+        pytest.param(b"not json", id="text"),
+        pytest.param(b'{"v":1,', id="truncated"),
+        pytest.param(b"\x80\x81\x82", id="invalid-utf8"),
+        pytest.param(b'{"door":"caf\xe9"}', id="latin-1"),
+    ],
+)
+def test_bytes_that_are_not_utf8_json_are_refused(raw: bytes) -> None:
+    with pytest.raises(PayloadError, match="not JSON"):
+        decode(Channel.TAP, raw)
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-32"])
+def test_json_in_another_unicode_encoding_is_refused(encoding: str) -> None:
+    raw = GOLDEN[Channel.DESK][1].decode().encode(encoding)
+
+    with pytest.raises(PayloadError):
+        decode(Channel.DESK, raw)
+
+
+@pytest.mark.parametrize("raw", [b"[]", b"null", b'"tap"', b"42"])
+def test_json_that_is_not_an_object_is_refused(raw: bytes) -> None:
+    with pytest.raises(PayloadError, match=r"^payload: "):
+        decode(Channel.TAP, raw)
+
+
+@pytest.mark.parametrize(
+    ("channel", "field"),
+    [
+        (Channel.TAP, "at"),
+        (Channel.DECISION, "decided_at"),
+        (Channel.DOOR, "at"),
+        (Channel.DESK, "at"),
+        (Channel.STATUS, "started_at"),
+        (Channel.STATUS, "at"),
+    ],
+)
+def test_naive_datetime_on_the_wire_is_refused(channel: Channel, field: str) -> None:
+    raw = _wire(channel, **{field: "2024-05-01T09:30:15"})
+
+    with pytest.raises(PayloadError, match=f"^{field}: .*timezone"):
+        decode(channel, raw)
+
+
+def test_naive_datetime_cannot_build_a_payload() -> None:
+    with pytest.raises(ValidationError, match="timezone"):
+        DeskEvent(
+            event_id="desk-evt-0001",
+            desk="desk-12",
+            occupied=True,
+            at=datetime(2024, 5, 1, 9, 30, 15),  # naive on purpose
+        )
+
+
+@pytest.mark.parametrize("version", [2, 0, "1", None])
+@pytest.mark.parametrize("channel", list(GOLDEN))
+def test_another_schema_version_is_refused(channel: Channel, version: object) -> None:
+    with pytest.raises(PayloadError, match=r"^v: "):
+        decode(channel, _wire(channel, v=version))
+
+
+@pytest.mark.parametrize(
+    "credential",
+    [
+        pytest.param({"kind": "badge", "value": "04a1b2c3d4"}, id="lowercase"),
+        pytest.param({"kind": "badge", "value": "04a1B2c3D4"}, id="mixed-case"),
+        pytest.param({"value": "04a1b2c3d4"}, id="kind-defaults-to-badge"),
+    ],
+)
+def test_badge_uid_is_uppercased(credential: dict[str, str]) -> None:
+    tap = _tap_with(credential)
+
+    assert tap.credential == Credential(kind=CredentialKind.BADGE, value="04A1B2C3D4")
+    assert b'"value":"04A1B2C3D4"' in encode(tap)
+
+
+def test_badge_uid_is_uppercased_when_a_payload_is_built() -> None:
+    assert Credential(value="04a1b2c3d4").value == "04A1B2C3D4"
+
+
+@pytest.mark.parametrize("value", ["04G1B2C3", "zzzz", "04-A1-B2", "04_A1_B2", "Guest-AbC9"])
+def test_badge_uid_that_is_not_hexadecimal_is_refused(value: str) -> None:
+    with pytest.raises(PayloadError, match=r"^credential\.value: .*hexadecimal"):
+        _tap_with({"kind": "badge", "value": value})
+
+
+@pytest.mark.parametrize("value", ["Guest-AbC9", "gUeSt_pass", "abcd", "04a1b2c3d4"])
+def test_pass_code_keeps_its_case(value: str) -> None:
+    tap = _tap_with({"kind": "pass", "value": value})
+
+    assert tap.credential == Credential(kind=CredentialKind.PASS, value=value)
+    assert f'"value":"{value}"'.encode() in encode(tap)
+
+
+@pytest.mark.parametrize("kind", ["badge", "pass"])
+@pytest.mark.parametrize(
+    "value",
+    [
+        pytest.param("04A", id="too-short"),
+        pytest.param("0" * 65, id="too-long"),
+        pytest.param("04 A1 B2", id="space"),
+        pytest.param("04:A1:B2", id="colon"),
+    ],
+)
+def test_credential_value_outside_the_pattern_is_refused(kind: str, value: str) -> None:
+    with pytest.raises(PayloadError, match=r"^credential\.value: "):
+        _tap_with({"kind": kind, "value": value})
+
+
+def test_unknown_credential_kind_is_refused() -> None:
+    with pytest.raises(PayloadError, match=r"^credential\.kind: "):
+        _tap_with({"kind": "pin", "value": "1234"})
+
+
+@pytest.mark.parametrize("event_id", ["abcdefgh", "A" * 64, "3F1C-9a0e_5b7d"])
+def test_event_id_within_the_pattern_is_accepted(event_id: str) -> None:
+    expected = GOLDEN[Channel.TAP][0].model_copy(update={"event_id": event_id})
+
+    assert decode(Channel.TAP, _wire(Channel.TAP, event_id=event_id)) == expected
+
+
+@pytest.mark.parametrize(
+    "event_id",
+    [
+        pytest.param("abcdefg", id="7-chars"),
+        pytest.param("a" * 65, id="65-chars"),
+        pytest.param("3f1c 9a0e", id="space"),
+        pytest.param("3f1c/9a0e", id="slash"),
+        pytest.param("3f1c.9a0e", id="dot"),
+        pytest.param("3f1c9a0e\n", id="trailing-newline"),
+        pytest.param("", id="empty"),
+    ],
+)
+@pytest.mark.parametrize("channel", EVENT_CHANNELS)
+def test_event_id_outside_the_pattern_is_refused(channel: Channel, event_id: str) -> None:
+    with pytest.raises(PayloadError, match=r"^event_id: "):
+        decode(channel, _wire(channel, event_id=event_id))
+
+
+@pytest.mark.parametrize("channel", [c for c in Channel if c not in MODELS])
+def test_channel_without_a_payload_model_is_refused(channel: Channel) -> None:
+    with pytest.raises(PayloadError, match=f"no payload model for channel '{channel.value}'"):
+        decode(channel, b"{}")
