@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from edge_agent.config import DeskConfig, DoorConfig, EdgeConfig
+from edge_agent.config import DeskConfig, DoorConfig, EdgeConfig, PressureMatDeskConfig
 from edge_agent.errors import NotConnectedError
 from edge_agent.hardware import Contact, DoorRelay, PinFactory, mock_factory
 from edge_agent.link import Link
@@ -109,6 +109,8 @@ class Desk:
     def __init__(self, config: DeskConfig, link: Link, pin_factory: PinFactory) -> None:
         self.config = config
         self._link = link
+        if not isinstance(config, PressureMatDeskConfig):
+            raise NotImplementedError(f"desk sensor {config.sensor!r}")
         self.sensor = Contact(
             config.pin,
             on_change=self._on_change,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from edge_agent.config import EdgeConfig, load_config
+from edge_agent.config import EdgeConfig, json_schema, load_config
 from edge_agent.errors import ConfigError
 
 EXAMPLES = Path(__file__).parents[2] / "firmware_config" / "examples"
@@ -51,3 +51,22 @@ def test_bad_files_name_the_field_and_the_reason(tmp_path: Path, text: str, expe
 
     assert expected in str(error.value)
     assert str(path) in str(error.value)
+
+
+def test_the_committed_json_schema_is_the_models() -> None:
+    committed = (EXAMPLES.parent / "edge-config.schema.json").read_text()
+
+    assert committed == json_schema(), (
+        "regenerate: python -m edge_agent.config > firmware_config/edge-config.schema.json"
+    )
+
+
+def test_a_pin_used_twice_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "edge.yaml"
+    path.write_text(
+        "device_id: d1\nsite: milano\ndoors:\n  - id: front\n    relay_pin: 17\n"
+        "    contact_pin: 17\n"
+    )
+
+    with pytest.raises(ConfigError, match="GPIO 17 is used twice"):
+        load_config(path)
