@@ -10,13 +10,23 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from edge_agent.cache import AllowlistCache, OfflineVerdict
 from edge_agent.config import DeskConfig, DoorConfig, EdgeConfig, PressureMatDeskConfig
 from edge_agent.errors import NotConnectedError
 from edge_agent.hardware import Contact, DoorRelay, PinFactory, mock_factory
 from edge_agent.link import Link
-from edge_agent.readers import Reader, SimulatedReader
+from edge_agent.outbox import Outbox
+from edge_agent.readers import Reader, open_reader
 from varco import protocol
-from varco.protocol import Channel, Credential, DeskEvent, DoorEvent, DoorState, Tap
+from varco.protocol import (
+    Channel,
+    Credential,
+    DeskEvent,
+    DoorEvent,
+    DoorState,
+    OfflineDecision,
+    Tap,
+)
 
 log = logging.getLogger(__name__)
 
@@ -48,10 +58,19 @@ def pin_factory_for(config: EdgeConfig) -> PinFactory:
 class Door:
     """A reader, a relay and optionally a door contact."""
 
-    def __init__(self, config: DoorConfig, link: Link, pin_factory: PinFactory) -> None:
+    def __init__(
+        self,
+        config: DoorConfig,
+        link: Link,
+        outbox: Outbox,
+        cache: AllowlistCache,
+        pin_factory: PinFactory,
+    ) -> None:
         self.config = config
         self._link = link
-        self.reader: Reader = SimulatedReader()
+        self._outbox = outbox
+        self._cache = cache
+        self.reader: Reader = open_reader(config.reader)
         self.relay = DoorRelay(
             config.relay_pin, active_high=config.relay_active_high, pin_factory=pin_factory
         )
@@ -75,29 +94,59 @@ class Door:
             credential=Credential(value=uid),
             at=protocol.utcnow(),
         )
-        decision = await self._link.ask(tap, self.config.decision_timeout_seconds)
-        if decision is None:
-            # No answer in time: this door fails secure (offline allow-lists come later).
-            outcome = Outcome(self.config.id, uid, tap.event_id, False, "no_answer", False)
-            log.warning("door %s: no decision for %s in time; stays locked", self.config.id, uid)
+        answer = await self._link.ask(tap, self.config.decision_timeout_seconds)
+        decision = answer.decision
+        if decision is not None:
+            granted, reason, seconds = decision.granted, decision.reason, decision.unlock_seconds
         else:
-            if decision.granted:
-                self.relay.pulse(decision.unlock_seconds)
-            outcome = Outcome(
-                self.config.id, uid, tap.event_id, decision.granted, decision.reason.value, True
+            verdict = self._cache.decide(
+                self.config.id,
+                tap.credential,
+                fail_mode=self.config.fail_mode,
+                unlock_seconds=self.config.unlock_seconds,
             )
+            granted, reason, seconds = verdict.granted, verdict.reason, verdict.unlock_seconds
+            self._record_offline(tap, answer.seq, verdict)
+        if granted:
+            self.relay.pulse(seconds)
+        outcome = Outcome(
+            self.config.id, uid, tap.event_id, granted, reason.value, decision is not None
+        )
         for listener in self.outcomes:
             listener(outcome)
         return outcome
+
+    def _record_offline(self, tap: Tap, seq: int, verdict: OfflineVerdict) -> None:
+        # The tap waits in the outbox; rewrite it with what the door decided, or, if it has
+        # already left, send the decided version after it (the gateway keeps the door's word).
+        offline = tap.model_copy(
+            update={
+                "offline": OfflineDecision(
+                    granted=verdict.granted,
+                    reason=verdict.reason,
+                    allowlist_version=verdict.allowlist_version,
+                )
+            }
+        )
+        if not self._outbox.replace(seq, protocol.encode(offline)):
+            self._link.send(Channel.TAP, offline)
+        log.warning(
+            "door %s: no decision in %.2fs; decided offline: %s (%s)",
+            self.config.id,
+            self.config.decision_timeout_seconds,
+            "granted" if verdict.granted else "denied",
+            verdict.reason.value,
+        )
 
     def _on_contact(self, closed: bool) -> None:
         state = DoorState.CLOSED if closed else DoorState.OPENED
         event = DoorEvent(
             event_id=new_event_id(), door=self.config.id, state=state, at=protocol.utcnow()
         )
-        self._link.send_soon(Channel.DOOR, event)
+        self._link.send(Channel.DOOR, event)
 
     def close(self) -> None:
+        self.reader.close()
         self.relay.close()
         if self.contact is not None:
             self.contact.close()
@@ -122,7 +171,7 @@ class Desk:
         event = DeskEvent(
             event_id=new_event_id(), desk=self.config.id, occupied=occupied, at=protocol.utcnow()
         )
-        self._link.send_soon(Channel.DESK, event)
+        self._link.send(Channel.DESK, event)
 
     def close(self) -> None:
         self.sensor.close()
@@ -134,15 +183,22 @@ class Agent:
     def __init__(self, config: EdgeConfig, *, pin_factory: PinFactory = None) -> None:
         self.config = config
         self.pin_factory = pin_factory if pin_factory is not None else pin_factory_for(config)
-        self.link = Link(config, started_at=protocol.utcnow())
+        key = config.allowlist_key
+        self.outbox = Outbox(config.state_dir / "outbox.db", max_events=config.outbox_max_events)
+        self.cache = AllowlistCache(
+            config.state_dir / "allowlist.json",
+            bytes.fromhex(key.get_secret_value()) if key else None,
+        )
+        self.link = Link(config, self.outbox, self.cache, started_at=protocol.utcnow())
         self.doors: dict[str, Door] = {}
         self.desks: dict[str, Desk] = {}
 
     async def run(self, ready: asyncio.Event | None = None) -> None:
         """Open the hardware, connect, serve the readers; close everything on the way out."""
         with contextlib.ExitStack() as hardware:
+            hardware.enter_context(self.outbox)
             for door_config in self.config.doors:
-                door = Door(door_config, self.link, self.pin_factory)
+                door = Door(door_config, self.link, self.outbox, self.cache, self.pin_factory)
                 hardware.callback(door.close)
                 self.doors[door_config.id] = door
             for desk_config in self.config.desks:
@@ -161,6 +217,4 @@ class Agent:
         while True:
             await asyncio.sleep(self.config.status_interval_seconds)
             with contextlib.suppress(NotConnectedError):
-                await self.link.publish(
-                    Channel.STATUS, self.link.status(protocol.DeviceState.ONLINE), retain=True
-                )
+                await self.link.publish_status()

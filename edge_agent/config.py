@@ -8,11 +8,20 @@ two equal.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from edge_agent.errors import ConfigError
 from varco.protocol import ID_PATTERN
@@ -170,6 +179,13 @@ class EdgeConfig(_Section):
         default="default",
         description="'mock' runs without GPIO hardware (gpiozero's MockFactory)",
     )
+    allowlist_key: SecretStr | None = Field(
+        default=None,
+        description=(
+            "The device's allow-list key (64 hex digits, given when the device was created); "
+            "without it the doors cannot decide offline and apply their fail mode"
+        ),
+    )
     state_dir: Path = Field(
         default=Path("/var/lib/varco"),
         description="Where the outbox and the cached allow-list are kept (survives reboots)",
@@ -181,6 +197,13 @@ class EdgeConfig(_Section):
     doors: Annotated[list[DoorConfig], Field(max_length=8)] = []
     desks: Annotated[list[DeskConfig], Field(max_length=32)] = []
     status_interval_seconds: Annotated[float, Field(ge=1, le=3600)] = 30.0
+
+    @field_validator("allowlist_key")
+    @classmethod
+    def _key_is_hex(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not re.fullmatch(r"[0-9a-fA-F]{64}", value.get_secret_value()):
+            raise ValueError("must be 64 hexadecimal digits")
+        return value
 
     @model_validator(mode="after")
     def _pins_are_used_once(self) -> EdgeConfig:

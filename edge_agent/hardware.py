@@ -1,7 +1,7 @@
 """Door and desk hardware through gpiozero, with the pin factory passed in from the agent.
 
 gpiozero calls back on its own threads; this module is the one place where those callbacks
-are handed to the asyncio loop (``loop.call_soon_threadsafe``).
+are handed to the asyncio loop (``bridge``, built on ``loop.call_soon_threadsafe``).
 """
 
 from __future__ import annotations
@@ -11,9 +11,12 @@ import contextlib
 from collections.abc import Callable
 from typing import Any
 
-from gpiozero import Button, OutputDevice
+from gpiozero import LED, Buzzer, DigitalInputDevice, OutputDevice
 
 PinFactory = Any  # gpiozero.Factory; gpiozero ships no type information
+
+BEEP_SECONDS = 0.1
+DENIED_SECONDS = 1.0
 
 
 def mock_factory() -> PinFactory:
@@ -21,6 +24,16 @@ def mock_factory() -> PinFactory:
     from gpiozero.pins.mock import MockFactory  # noqa: PLC0415 - only when simulated
 
     return MockFactory()
+
+
+def bridge(callback: Callable[[bool], None], value: bool) -> Callable[[], None]:
+    """Return a gpiozero callback that runs ``callback(value)`` on the running event loop."""
+    loop = asyncio.get_running_loop()
+
+    def on_gpiozero_thread() -> None:
+        loop.call_soon_threadsafe(callback, value)
+
+    return on_gpiozero_thread
 
 
 class DoorRelay:
@@ -58,7 +71,9 @@ class DoorRelay:
 class Contact:
     """A switch to ground (a reed switch, a pressure mat) reported as closed/open in asyncio.
 
-    ``on_change(closed)`` runs on the event loop, never on gpiozero's thread.
+    ``on_change(closed)`` runs on the event loop, never on gpiozero's thread. It is a
+    ``DigitalInputDevice`` rather than a ``Button``: a Button's hold thread makes ``close()``
+    wait up to its hold time (1 s) while pressed, and a shut door's reed switch is pressed.
     """
 
     def __init__(
@@ -69,16 +84,64 @@ class Contact:
         pin_factory: PinFactory,
         bounce_seconds: float | None = 0.05,
     ) -> None:
-        loop = asyncio.get_running_loop()
-        self._button = Button(
+        self._switch = DigitalInputDevice(
             pin, pull_up=True, bounce_time=bounce_seconds or None, pin_factory=pin_factory
         )
-        self._button.when_pressed = lambda: loop.call_soon_threadsafe(on_change, True)
-        self._button.when_released = lambda: loop.call_soon_threadsafe(on_change, False)
+        self._switch.when_activated = bridge(on_change, True)
+        self._switch.when_deactivated = bridge(on_change, False)
 
     @property
     def is_closed(self) -> bool:
-        return bool(self._button.is_pressed)
+        return bool(self._switch.is_active)
 
     def close(self) -> None:
-        self._button.close()
+        self._switch.close()
+
+
+class Indicator:
+    """A door's green and red LEDs and its buzzer; any of them may be absent.
+
+    The patterns run on gpiozero's background blink threads, so no call blocks the loop;
+    a new pattern replaces the one still showing.
+    """
+
+    def __init__(
+        self,
+        green_pin: int | None,
+        red_pin: int | None,
+        buzzer_pin: int | None,
+        *,
+        pin_factory: PinFactory,
+        beep_seconds: float = BEEP_SECONDS,
+        denied_seconds: float = DENIED_SECONDS,
+    ) -> None:
+        self._beep_seconds = beep_seconds
+        self._denied_seconds = denied_seconds
+        self._green = None if green_pin is None else LED(green_pin, pin_factory=pin_factory)
+        self._red = None if red_pin is None else LED(red_pin, pin_factory=pin_factory)
+        self._buzzer = None if buzzer_pin is None else Buzzer(buzzer_pin, pin_factory=pin_factory)
+
+    def granted(self, seconds: float) -> None:
+        """Light green for the unlock time and beep once."""
+        self._show(lit=self._green, dark=self._red, seconds=seconds, beeps=1)
+
+    def denied(self) -> None:
+        """Light red for a moment and beep three times."""
+        self._show(lit=self._red, dark=self._green, seconds=self._denied_seconds, beeps=3)
+
+    def _show(self, *, lit: Any, dark: Any, seconds: float, beeps: int) -> None:
+        if dark is not None:
+            dark.off()
+        if lit is not None:
+            lit.blink(on_time=seconds, off_time=0, n=1, background=True)
+        if self._buzzer is not None:
+            self._buzzer.beep(
+                on_time=self._beep_seconds, off_time=self._beep_seconds, n=beeps, background=True
+            )
+
+    def close(self) -> None:
+        for device in (self._green, self._red, self._buzzer):
+            if device is not None:
+                with contextlib.suppress(Exception):
+                    device.off()
+                device.close()

@@ -1,48 +1,86 @@
-"""The edge's MQTT link: publishes events, receives decisions, keeps ``status`` retained."""
+"""The edge's MQTT link: events leave through the durable outbox, decisions and allow-lists
+come in, and ``status`` stays retained with a last will."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 
 import aiomqtt
 
+from edge_agent.cache import AllowlistCache
 from edge_agent.config import EdgeConfig
 from edge_agent.errors import NotConnectedError
+from edge_agent.outbox import Outbox
 from varco import __version__, protocol, transport
 from varco.protocol import Channel, Decision, DeviceState, PayloadError, Status, Tap
 
 log = logging.getLogger(__name__)
 
+# A PUBACK later than this means the connection is gone; the event is sent again.
+PUBLISH_TIMEOUT_SECONDS = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """What came back for a tap: the gateway's decision, or ``None`` if it came too late."""
+
+    decision: Decision | None
+    seq: int  # the tap's place in the outbox, to rewrite it as decided offline
+
 
 class Link:
     """One device's connection to the broker, kept up by ``run()``."""
 
-    def __init__(self, config: EdgeConfig, *, started_at: datetime) -> None:
+    def __init__(
+        self,
+        config: EdgeConfig,
+        outbox: Outbox,
+        cache: AllowlistCache,
+        *,
+        started_at: datetime,
+        clock: Callable[[], datetime] = protocol.utcnow,
+    ) -> None:
         self._config = config
+        self._outbox = outbox
+        self._cache = cache
         self._started_at = started_at
+        self._clock = clock
         self._client: aiomqtt.Client | None = None
         self._pending: dict[str, asyncio.Future[Decision]] = {}
-        self._sending: set[asyncio.Task[None]] = set()
         self.connected = asyncio.Event()
         self.rejected = 0
-        self.unsent = 0
 
     def topic(self, channel: Channel) -> str:
         return protocol.topic(self._config.site, self._config.device_id, channel)
 
     def status(self, state: DeviceState) -> Status:
+        """Describe this device's health now."""
+        now = self._clock()
+        allowlist = self._cache.current
         return Status(
             state=state,
             software=f"varco-edge {__version__}",
             started_at=self._started_at,
-            at=protocol.utcnow(),
+            at=now,
+            uptime_seconds=max(0.0, (now - self._started_at).total_seconds()),
+            allowlist_version=allowlist.version if allowlist else None,
+            allowlist_issued_at=allowlist.issued_at if allowlist else None,
+            outbox_depth=self._outbox.depth,
+            outbox_dropped=self._outbox.dropped,
         )
 
     async def run(self) -> None:
-        """Stay connected until cancelled; on the way out, say offline."""
+        """Stay connected and drain the outbox until cancelled."""
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(self._connect_forever(), name="mqtt")
+            tasks.create_task(self._forward(), name="outbox")
+
+    async def _connect_forever(self) -> None:
         broker = self._config.broker
         address = transport.BrokerAddress(
             host=broker.host,
@@ -63,77 +101,93 @@ class Link:
             try:
                 async with client:
                     await client.subscribe(self.topic(Channel.DECISION), qos=1)
+                    await client.subscribe(self.topic(Channel.ALLOWLIST), qos=1)
                     self._client = client
                     self.connected.set()
                     backoff = 0.2
                     log.info("connected to %s:%d", broker.host, broker.port)
-                    await self.publish(Channel.STATUS, self.status(DeviceState.ONLINE), retain=True)
                     try:
+                        await self.publish_status()
                         async for message in client.messages:
                             self._on_message(message)
                     finally:
                         self.connected.clear()
                         self._client = None
-                        with contextlib.suppress(aiomqtt.MqttError):
-                            await client.publish(
-                                self.topic(Channel.STATUS),
-                                protocol.encode(self.status(DeviceState.OFFLINE)),
-                                qos=1,
-                                retain=True,
-                                timeout=1,
-                            )
+                        await self._say_offline(client)
             except aiomqtt.MqttError as exc:
                 log.warning("broker unreachable (%s); retrying in %.1fs", exc, backoff)
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, 10.0)
 
-    async def publish(
-        self,
-        channel: Channel,
-        payload: protocol.Payload,
-        *,
-        retain: bool = False,
-    ) -> None:
-        """Publish at QoS 1 and wait for the broker's acknowledgement."""
+    async def _say_offline(self, client: aiomqtt.Client) -> None:
+        # On a clean stop the broker would not send the will: say it ourselves.
+        with contextlib.suppress(aiomqtt.MqttError):
+            await client.publish(
+                self.topic(Channel.STATUS),
+                protocol.encode(self.status(DeviceState.OFFLINE)),
+                qos=1,
+                retain=True,
+                timeout=1,
+            )
+
+    async def publish_status(self) -> None:
+        """Publish this device's health, retained."""
+        await self._publish(
+            Channel.STATUS, protocol.encode(self.status(DeviceState.ONLINE)), retain=True
+        )
+
+    async def _publish(self, channel: Channel, data: bytes, *, retain: bool = False) -> None:
         client = self._client
         if client is None:
             raise NotConnectedError("not connected to the broker")
         try:
             await client.publish(
-                self.topic(channel), protocol.encode(payload), qos=1, retain=retain
+                self.topic(channel), data, qos=1, retain=retain, timeout=PUBLISH_TIMEOUT_SECONDS
             )
         except aiomqtt.MqttError as exc:
             raise NotConnectedError(str(exc)) from exc
 
-    def send_soon(self, channel: Channel, payload: protocol.Payload) -> None:
-        """Publish an event in the background; callable from plain (non-async) callbacks."""
-        task = asyncio.get_running_loop().create_task(self._send(channel, payload))
-        self._sending.add(task)
-        task.add_done_callback(self._sending.discard)
+    def send(self, channel: Channel, payload: protocol.Payload) -> int:
+        """Put an event in the outbox; it leaves when the broker can take it."""
+        return self._outbox.put(channel, protocol.encode(payload))
 
-    async def _send(self, channel: Channel, payload: protocol.Payload) -> None:
-        try:
-            await self.publish(channel, payload)
-        except NotConnectedError as exc:
-            # Counted and logged; a durable outbox in front of the link is what keeps these.
-            self.unsent += 1
-            log.warning("%s event not sent: %s", channel.value, exc)
+    async def _forward(self) -> None:
+        # One event at a time, oldest first, each removed only once the broker has it.
+        while True:
+            await self.connected.wait()
+            # Read after the wait: a tap decided offline meanwhile has been rewritten.
+            entry = self._outbox.oldest()
+            if entry is None:
+                await self._outbox.wait()
+                continue
+            try:
+                await self._publish(entry.channel, entry.payload)
+            except NotConnectedError as exc:
+                log.info("outbox paused (%s); %d events wait", exc, self._outbox.depth)
+                await asyncio.sleep(0.1)
+                continue
+            self._outbox.remove(entry)
 
-    async def ask(self, tap: Tap, wait_seconds: float) -> Decision | None:
-        """Send a tap and wait up to ``wait_seconds`` for its decision; ``None`` if none came."""
+    async def ask(self, tap: Tap, wait_seconds: float) -> Answer:
+        """Send a tap through the outbox and wait up to ``wait_seconds`` for its decision."""
+        seq = self.send(Channel.TAP, tap)
+        if not self.connected.is_set():
+            return Answer(None, seq)  # no point waiting: decide offline at once
         future: asyncio.Future[Decision] = asyncio.get_running_loop().create_future()
         self._pending[tap.event_id] = future
         try:
             async with asyncio.timeout(wait_seconds):
-                await self.publish(Channel.TAP, tap)
-                return await future
-        except (TimeoutError, NotConnectedError):
-            return None
+                return Answer(await future, seq)
+        except TimeoutError:
+            return Answer(None, seq)
         finally:
             self._pending.pop(tap.event_id, None)
 
     def _on_message(self, message: aiomqtt.Message) -> None:
         raw = message.payload if isinstance(message.payload, bytes | bytearray) else b""
+        if message.topic.matches(self.topic(Channel.ALLOWLIST)):
+            self._cache.update(bytes(raw))
+            return
         try:
             decision = protocol.decode_as(Decision, bytes(raw))
         except PayloadError as exc:

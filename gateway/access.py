@@ -30,6 +30,13 @@ class BadgeRule:
 
 
 @dataclass(frozen=True, slots=True)
+class DeviceRule:
+    id: str
+    site: str
+    allowlist_key: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class DoorRule:
     id: str
     zone: str
@@ -52,6 +59,7 @@ class Policy:
     members: Mapping[int, MemberRule] = field(default_factory=_frozen)
     badges: Mapping[str, BadgeRule] = field(default_factory=_frozen)
     doors: Mapping[str, DoorRule] = field(default_factory=_frozen)
+    devices: Mapping[str, DeviceRule] = field(default_factory=_frozen)
     version: int = 0
 
     @classmethod
@@ -60,6 +68,7 @@ class Policy:
         members: list[MemberRule],
         badges: list[BadgeRule],
         doors: list[DoorRule],
+        devices: list[DeviceRule] | None = None,
         version: int = 0,
     ) -> Policy:
         """Index rule lists into a snapshot."""
@@ -67,6 +76,7 @@ class Policy:
             members=_frozen({m.id: m for m in members}),
             badges=_frozen({b.uid: b for b in badges}),
             doors=_frozen({d.id: d for d in doors}),
+            devices=_frozen({d.id: d for d in devices or []}),
             version=version,
         )
 

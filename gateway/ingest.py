@@ -74,6 +74,7 @@ class Ingest:
         self.connected = asyncio.Event()
         self.counters: Counter[str] = Counter()
         self.observers: list[Observer] = []
+        self.on_connect: list[Callable[[], None]] = []
         # Built once; each message is then a lookup (unknown channels never reach here).
         self._handlers: dict[Channel, Callable[[Topic, Any, Ack], None]] = {
             Channel.TAP: self._on_tap,
@@ -101,6 +102,8 @@ class Ingest:
                     await client.subscribe(filter_, qos=1)
                     log.info("ingest connected to %s:%d", self._broker.host, self._broker.port)
                     self.connected.set()
+                    for callback in self.on_connect:
+                        callback()
                     backoff = 0.2
                     async for message in client.messages:
                         self.handle(
@@ -145,7 +148,17 @@ class Ingest:
         # Acknowledged on purpose: redelivering a bad message would only fail again.
         ack(False)
 
+    async def publish(self, topic_name: str, data: bytes, *, retain: bool = False) -> None:
+        """Publish at QoS 1 on the ingest connection; raise ``aiomqtt.MqttError`` if down."""
+        client = self._client
+        if client is None:
+            raise aiomqtt.MqttError("not connected to the broker")
+        await client.publish(topic_name, data, qos=1, retain=retain)
+
     def _on_tap(self, topic: Topic, tap: Tap, ack: Ack) -> None:
+        if tap.offline is not None:
+            self._on_offline_tap(topic, tap, ack)
+            return
         decision = self._recent.get(tap.event_id)
         if decision is None:
             verdict = decide(
@@ -172,6 +185,8 @@ class Ingest:
                 "member_id": verdict.member_id,
                 "granted": decision.granted,
                 "reason": decision.reason.value,
+                "decided_offline": False,
+                "allowlist_version": None,
                 "tapped_at": tap.at,
                 "decided_at": decision.decided_at,
             }
@@ -185,6 +200,30 @@ class Ingest:
             ack(False)
         else:
             self._writer.submit(Record("access", row, ack))
+
+    def _on_offline_tap(self, topic: Topic, tap: Tap, ack: Ack) -> None:
+        # The door already acted; record what it did, and who it was, without deciding again.
+        offline = tap.offline
+        assert offline is not None
+        badge = self._policy().badges.get(tap.credential.value)
+        self.counters["offline_tap"] += 1
+        self._notify(topic, tap)
+        row = {
+            "event_id": tap.event_id,
+            "site": topic.site,
+            "device_id": topic.device,
+            "door_id": tap.door,
+            "credential_kind": tap.credential.kind.value,
+            "credential": tap.credential.value,
+            "member_id": badge.member_id if badge else None,
+            "granted": offline.granted,
+            "reason": offline.reason.value,
+            "decided_offline": True,
+            "allowlist_version": offline.allowlist_version,
+            "tapped_at": tap.at,
+            "decided_at": tap.at,
+        }
+        self._writer.submit(Record("access", row, ack))
 
     def _on_door(self, topic: Topic, event: DoorEvent, ack: Ack) -> None:
         self._occupancy.apply_door(event)
@@ -216,7 +255,13 @@ class Ingest:
         self._notify(topic, status)
         row = {
             "device_id": topic.device,
-            "status": {"state": status.state.value, "software": status.software, "at": status.at},
+            "status": {
+                "state": status.state.value,
+                "software": status.software,
+                "at": status.at,
+                "allowlist_version": status.allowlist_version,
+                "outbox_depth": status.outbox_depth,
+            },
         }
         self._writer.submit(Record("status", row, ack))
 

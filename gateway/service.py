@@ -6,9 +6,11 @@ import asyncio
 import contextlib
 import logging
 import threading
+from datetime import timedelta
 from types import TracebackType
 
 from gateway.access import Policy
+from gateway.allowlists import AllowlistPublisher
 from gateway.ingest import Ingest, IngestOptions
 from gateway.occupancy import Occupancy
 from gateway.settings import Settings
@@ -38,6 +40,15 @@ class Gateway:
                 self.occupancy,
                 IngestOptions(client_id=settings.gateway_id, share_group=settings.share_group),
             )
+        self.allowlists: AllowlistPublisher | None = None
+        if self.ingest is not None:
+            self.allowlists = AllowlistPublisher(
+                self.policy,
+                self._publish_retained,
+                ttl=timedelta(seconds=settings.allowlist_ttl_seconds),
+            )
+            self.ingest.on_connect.append(self.allowlists.reconnected)
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
     def policy(self) -> Policy:
@@ -50,15 +61,25 @@ class Gateway:
             with self.store.session() as session:
                 policy = load_policy(session, version=self._policy.version + 1)
             self._policy = policy  # one reference swap: readers see old or new, never half
+        if self.allowlists is not None and self._loop is not None:
+            # Called from API worker threads too: hand the news to the event loop.
+            self._loop.call_soon_threadsafe(self.allowlists.changed)
         return policy
 
+    async def _publish_retained(self, topic: str, data: bytes) -> None:
+        assert self.ingest is not None
+        await self.ingest.publish(topic, data, retain=True)
+
     async def __aenter__(self) -> Gateway:
+        self._loop = asyncio.get_running_loop()
         await asyncio.to_thread(self.store.create_schema)
         await asyncio.to_thread(self.reload_policy)
         self._tasks.append(asyncio.create_task(self.writer.run(), name="event-writer"))
         self._tasks.append(asyncio.create_task(self._refresh_policy(), name="policy-refresh"))
         if self.ingest is not None:
             self._tasks.append(asyncio.create_task(self.ingest.run(), name="ingest"))
+        if self.allowlists is not None:
+            self._tasks.append(asyncio.create_task(self.allowlists.run(), name="allowlists"))
         return self
 
     async def __aexit__(

@@ -28,11 +28,13 @@ class Settings(BaseSettings):
         description="This replica's MQTT client id; stable, so its session survives restarts.",
     )
     share_group: str | None = Field(
-        default="varco-gateways",
+        default=None,
         pattern=ID_PATTERN,
         description=(
-            "Replicas in the same group share the devices' messages ($share); "
-            "empty for a broker without shared subscriptions."
+            "Set it to run several replicas: replicas in one group share the devices' "
+            "messages ($share/<group>/...). Unset (one gateway), the subscription is a plain "
+            "persistent one, which mosquitto 2.0 keeps across its own restarts; it does not "
+            "restore shared subscriptions from its persistence file."
         ),
     )
     api_host: str = "127.0.0.1"
@@ -41,6 +43,15 @@ class Settings(BaseSettings):
         default=30.0,
         gt=0,
         description="How often the policy snapshot is rebuilt to see other replicas' changes.",
+    )
+
+    allowlist_ttl_seconds: float = Field(
+        default=86_400.0,
+        ge=60,
+        description=(
+            "How long a door may trust its cached allow-list without hearing from the gateway; "
+            "lists are reissued at half this age."
+        ),
     )
 
     def broker(self) -> BrokerAddress:

@@ -86,7 +86,9 @@ def mosquitto_config(directory: Path, port: int, *, extra: str = "") -> Path:
                 f"listener {port} 127.0.0.1",
                 "allow_anonymous true",
                 "set_tcp_nodelay true",
-                "persistence false",
+                # As in production: sessions and queued messages survive a broker restart.
+                "persistence true",
+                f"persistence_location {directory}/",
                 f"log_dest file {log}",
                 "log_type error",
                 "log_type warning",

@@ -6,10 +6,11 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
-from pydantic import AwareDatetime, BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
 
 from gateway.api.deps import ReaderDep, SessionDep
+from gateway.api.fields import MAX_ROW_ID, IdFilter, Instant
 from gateway.api.pages import Page, PageDep, paginate
 from gateway.store.models import AccessEvent
 
@@ -36,11 +37,11 @@ def list_access_events(
     session: SessionDep,
     page: PageDep,
     _: ReaderDep,
-    door: Annotated[str | None, Query(max_length=64)] = None,
-    member_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+    door: IdFilter = None,
+    member_id: Annotated[int | None, Query(ge=1, le=MAX_ROW_ID)] = None,
     result: Annotated[Literal["granted", "denied"] | None, Query()] = None,
-    since: Annotated[AwareDatetime | None, Query(description="Taps at or after this time")] = None,
-    until: Annotated[AwareDatetime | None, Query(description="Taps before this time")] = None,
+    since: Annotated[Instant | None, Query(description="Taps at or after this time")] = None,
+    until: Annotated[Instant | None, Query(description="Taps before this time")] = None,
 ) -> Page[AccessEventOut]:
     """List access events, newest first, filtered by door, member, result and time."""
     query = select(AccessEvent).order_by(AccessEvent.tapped_at.desc(), AccessEvent.event_id)

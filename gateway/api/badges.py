@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select
 
 from gateway.api.deps import AdminDep, GatewayDep, ReaderDep, SessionDep
+from gateway.api.fields import MAX_ROW_ID, RowId, path_id
 from gateway.api.pages import Page, PageDep, paginate
 from gateway.store.models import Badge, Member
 
@@ -26,7 +27,7 @@ class BadgeIn(BaseModel):
             examples=["04A1B2C3D4"],
         ),
     ]
-    member_id: Annotated[int, Field(ge=1, le=2**31 - 1)]
+    member_id: RowId
 
     @field_validator("uid")
     @classmethod
@@ -76,7 +77,7 @@ def list_badges(
     session: SessionDep,
     page: PageDep,
     _: ReaderDep,
-    member_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+    member_id: Annotated[int | None, Query(ge=1, le=MAX_ROW_ID)] = None,
 ) -> Page[BadgeOut]:
     """List badges, optionally of one member."""
     query = select(Badge).order_by(Badge.id)
@@ -88,7 +89,11 @@ def list_badges(
 
 @router.patch("/{badge_id}", response_model=BadgeOut)
 def update_badge(
-    badge_id: int, body: BadgePatch, session: SessionDep, gateway: GatewayDep, _: AdminDep
+    badge_id: Annotated[int, path_id("badge")],
+    body: BadgePatch,
+    session: SessionDep,
+    gateway: GatewayDep,
+    _: AdminDep,
 ) -> Badge:
     """Revoke or reactivate a badge."""
     badge = _get(session, badge_id)

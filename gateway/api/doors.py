@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from gateway.api.deps import AdminDep, GatewayDep, ReaderDep, SessionDep
+from gateway.api.fields import Name
 from gateway.api.pages import Page, PageDep, paginate
 from gateway.store.models import Device, DeviceKind, Door, Zone
 from varco.protocol import ID_PATTERN
@@ -19,7 +20,7 @@ router = APIRouter(prefix="/doors", tags=["doors"])
 class DoorIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     id: Annotated[str, Field(pattern=ID_PATTERN, examples=["front-door"])]
-    name: Annotated[str, Field(min_length=1, max_length=120, examples=["Front door"])]
+    name: Annotated[Name, Field(examples=["Front door"])]
     zone: Annotated[str, Field(pattern=ID_PATTERN, examples=["lobby"])]
     device: Annotated[str | None, Field(pattern=ID_PATTERN, examples=["door-ctl-1"])] = None
     unlock_seconds: Annotated[float, Field(gt=0, le=300, examples=[5.0])] = 5.0

@@ -10,19 +10,20 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field
 from sqlalchemy import select
 
 from gateway.api.deps import AdminDep, GatewayDep, ReaderDep, SessionDep
+from gateway.api.fields import IdFilter, Name, path_id
 from gateway.api.pages import Page, PageDep, paginate
 from gateway.store.models import Member, MemberStatus, Plan
 from varco.protocol import ID_PATTERN
 
 router = APIRouter(prefix="/members", tags=["members"])
 
-Name = Annotated[str, Field(min_length=1, max_length=120, examples=["Ada Lovelace"])]
+MemberName = Annotated[Name, Field(examples=["Ada Lovelace"])]
 PlanId = Annotated[str, Field(pattern=ID_PATTERN, examples=["hot-desk"])]
 
 
 class MemberIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: Name
+    name: MemberName
     email: Annotated[EmailStr | None, Field(examples=["ada@example.org"])] = None
     plan: PlanId
     status: MemberStatus = MemberStatus.ACTIVE
@@ -30,7 +31,7 @@ class MemberIn(BaseModel):
 
 class MemberPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: Name | None = None
+    name: MemberName | None = None
     plan: PlanId | None = None
     status: Annotated[MemberStatus | None, Field(examples=["suspended"])] = None
 
@@ -88,7 +89,7 @@ def list_members(
     page: PageDep,
     _: ReaderDep,
     member_status: Annotated[MemberStatus | None, Query(alias="status")] = None,
-    plan: Annotated[str | None, Query(max_length=64)] = None,
+    plan: IdFilter = None,
 ) -> Page[MemberOut]:
     """List members, optionally by status or plan."""
     query = select(Member).order_by(Member.id)
@@ -101,14 +102,20 @@ def list_members(
 
 
 @router.get("/{member_id}", response_model=MemberOut)
-def get_member(member_id: int, session: SessionDep, _: ReaderDep) -> MemberOut:
+def get_member(
+    member_id: Annotated[int, path_id("member")], session: SessionDep, _: ReaderDep
+) -> MemberOut:
     """Show one member."""
     return MemberOut.of(_get(session, member_id))
 
 
 @router.patch("/{member_id}", response_model=MemberOut)
 def update_member(
-    member_id: int, body: MemberPatch, session: SessionDep, gateway: GatewayDep, _: AdminDep
+    member_id: Annotated[int, path_id("member")],
+    body: MemberPatch,
+    session: SessionDep,
+    gateway: GatewayDep,
+    _: AdminDep,
 ) -> MemberOut:
     """Change a member's name, plan or status (suspend, reinstate)."""
     member = _get(session, member_id)

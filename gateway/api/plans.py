@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from gateway.api.deps import AdminDep, GatewayDep, ReaderDep, SessionDep
+from gateway.api.fields import Name
 from gateway.api.pages import Page, PageDep, paginate
 from gateway.store.models import Plan, Zone
 from varco.protocol import ID_PATTERN
@@ -21,7 +22,7 @@ ZoneId = Annotated[str, Field(pattern=ID_PATTERN)]
 class PlanIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     id: Annotated[str, Field(pattern=ID_PATTERN, examples=["hot-desk"])]
-    name: Annotated[str, Field(min_length=1, max_length=120, examples=["Hot desk"])]
+    name: Annotated[Name, Field(examples=["Hot desk"])]
     zones: Annotated[list[ZoneId], Field(max_length=100, examples=[["lobby", "open-space"]])]
 
 

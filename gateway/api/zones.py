@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from gateway.api.deps import AdminDep, ReaderDep, SessionDep
+from gateway.api.fields import Name
 from gateway.api.pages import Page, PageDep, paginate
 from gateway.store.models import Zone
 from varco.protocol import ID_PATTERN
@@ -19,7 +20,7 @@ router = APIRouter(prefix="/zones", tags=["zones"])
 class ZoneIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     id: Annotated[str, Field(pattern=ID_PATTERN, examples=["open-space"])]
-    name: Annotated[str, Field(min_length=1, max_length=120, examples=["Open space"])]
+    name: Annotated[Name, Field(examples=["Open space"])]
 
 
 class ZoneOut(BaseModel):

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import enum
+import secrets
 from datetime import UTC, datetime
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -43,6 +45,11 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def new_allowlist_key() -> str:
+    """Make a device's allow-list key: 256 random bits, hex."""
+    return secrets.token_hex(32)
 
 
 class Base(DeclarativeBase):
@@ -119,9 +126,13 @@ class Device(Base):
     site: Mapped[str] = mapped_column(String(64))
     kind: Mapped[DeviceKind] = mapped_column(Enum(DeviceKind, native_enum=False, length=32))
     name: Mapped[str] = mapped_column(String(120), default="")
+    # Keys the digests of the device's allow-list; the device holds it in its configuration.
+    allowlist_key: Mapped[str] = mapped_column(String(64), default=new_allowlist_key)
     state: Mapped[str | None] = mapped_column(String(16))
     software: Mapped[str | None] = mapped_column(String(40))
     last_status_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    allowlist_version: Mapped[int | None] = mapped_column(BigInteger)
+    outbox_depth: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
 
 
@@ -148,6 +159,9 @@ class AccessEvent(Base):
     member_id: Mapped[int | None] = mapped_column(Integer)
     granted: Mapped[bool] = mapped_column(Boolean)
     reason: Mapped[str] = mapped_column(String(32))
+    # True when the door decided from its cached allow-list, without the gateway.
+    decided_offline: Mapped[bool] = mapped_column(Boolean, default=False)
+    allowlist_version: Mapped[int | None] = mapped_column(BigInteger)
     tapped_at: Mapped[datetime] = mapped_column(UTCDateTime)
     decided_at: Mapped[datetime] = mapped_column(UTCDateTime)
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)

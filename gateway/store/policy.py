@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from gateway.access import BadgeRule, DoorRule, MemberRule, Policy
-from gateway.store.models import Badge, Door, Member, MemberStatus, Plan
+from gateway.access import BadgeRule, DeviceRule, DoorRule, MemberRule, Policy
+from gateway.store.models import Badge, Device, Door, Member, MemberStatus, Plan
 
 
 def load_policy(session: Session, version: int = 0) -> Policy:
@@ -31,4 +31,8 @@ def load_policy(session: Session, version: int = 0) -> Policy:
         DoorRule(id=d.id, zone=d.zone_id, device=d.device_id, unlock_seconds=d.unlock_seconds)
         for d in session.scalars(select(Door))
     ]
-    return Policy.build(members, badges, doors, version=version)
+    devices = [
+        DeviceRule(id=d.id, site=d.site, allowlist_key=bytes.fromhex(d.allowlist_key))
+        for d in session.scalars(select(Device))
+    ]
+    return Policy.build(members, badges, doors, devices, version=version)

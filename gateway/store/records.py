@@ -40,8 +40,40 @@ def insert_new(session: Session, kind: str, rows: Sequence[dict[str, Any]]) -> s
     return set(session.scalars(statement, unique))
 
 
+def record_offline_taps(session: Session, rows: Sequence[dict[str, Any]]) -> set[str]:
+    """Record taps a door decided offline; return the ids inserted or corrected.
+
+    The same tap may have reached the gateway online before the door gave up waiting: then
+    the door's own decision is what happened, and it replaces the online one, once.
+    """
+    if not rows:
+        return set()
+    table = _TABLES["access"]
+    dialect = session.get_bind().dialect.name
+    insert: Any = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+    unique = list({row["event_id"]: row for row in rows}.values())
+    statement = insert.on_conflict_do_update(
+        index_elements=["event_id"],
+        set_={
+            "granted": insert.excluded.granted,
+            "reason": insert.excluded.reason,
+            "decided_offline": True,
+            "allowlist_version": insert.excluded.allowlist_version,
+        },
+        where=table.c.decided_offline.is_(False),
+    ).returning(table.c.event_id)
+    return set(session.scalars(statement, unique))
+
+
 def record_device_status(
-    session: Session, device_id: str, *, state: str, software: str, at: datetime
+    session: Session,
+    device_id: str,
+    *,
+    state: str,
+    software: str,
+    at: datetime,
+    allowlist_version: int | None = None,
+    outbox_depth: int | None = None,
 ) -> None:
     """Keep a device's latest status, in arrival order.
 
@@ -54,6 +86,8 @@ def record_device_status(
     device.state = state
     device.software = software
     device.last_status_at = at
+    device.allowlist_version = allowlist_version
+    device.outbox_depth = outbox_depth
 
 
 def record_door_state(session: Session, door_id: str, state: str) -> None:

@@ -19,7 +19,12 @@ from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from gateway.store import Store
-from gateway.store.records import insert_new, record_device_status, record_door_state
+from gateway.store.records import (
+    insert_new,
+    record_device_status,
+    record_door_state,
+    record_offline_taps,
+)
 
 log = logging.getLogger(__name__)
 
@@ -102,8 +107,13 @@ class EventWriter:
                 return
 
     def _settle(self, batch: list[Record], new_ids: set[str]) -> None:
+        unclaimed = set(new_ids)  # an id twice in one batch is new once, then a duplicate
         for record in batch:
-            is_new = record.kind == "status" or record.row["event_id"] in new_ids
+            if record.kind == "status":
+                is_new = True
+            else:
+                is_new = record.row["event_id"] in unclaimed
+                unclaimed.discard(record.row["event_id"])
             if is_new:
                 self.committed += 1
             else:
@@ -119,8 +129,11 @@ class EventWriter:
 def _apply(session: Session, batch: list[Record]) -> set[str]:
     new_ids: set[str] = set()
     for kind in ("access", "door", "desk"):
-        rows = [r.row for r in batch if r.kind == kind]
+        rows = [r.row for r in batch if r.kind == kind and not r.row.get("decided_offline")]
         new_ids |= insert_new(session, kind, rows)
+    new_ids |= record_offline_taps(
+        session, [r.row for r in batch if r.kind == "access" and r.row.get("decided_offline")]
+    )
     # Door state follows the newest new event; status follows its own timestamp.
     latest_door: dict[str, tuple[datetime, str]] = {}
     for record in batch:

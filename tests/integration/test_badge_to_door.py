@@ -3,23 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
-import time
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 from pathlib import Path
 
-import aiomqtt
 import pytest
 from sqlalchemy import func, select
 
-from edge_agent.agent import Agent, Outcome
-from edge_agent.config import BrokerConfig, DoorConfig, EdgeConfig
-from edge_agent.readers import SimulatedReader
 from gateway.service import Gateway
-from gateway.settings import Settings
 from gateway.store import Store
 from gateway.store.models import AccessEvent, Device
 from tests.conftest import Mosquitto
@@ -32,118 +23,20 @@ from tests.factories import (
     Space,
     make_space,
 )
-from varco import protocol, transport
-from varco.protocol import Channel, Credential, Decision, Tap
+from tests.integration.conftest import (
+    FRONT_RELAY,
+    OFFICE_RELAY,
+    Rig,
+    device_client,
+    eventually,
+    gateway_settings,
+    next_decision,
+    tap_for,
+)
+from varco import protocol
+from varco.protocol import Channel
 
 pytestmark = pytest.mark.integration
-
-FRONT_RELAY = 17
-OFFICE_RELAY = 22
-
-
-async def eventually(predicate: Callable[[], bool], within: float = 5.0) -> None:
-    deadline = time.monotonic() + within
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"still false after {within}s: {predicate}")
-        await asyncio.sleep(0.02)
-
-
-@dataclass
-class Rig:
-    gateway: Gateway
-    agent: Agent
-    space: Space
-    outcomes: asyncio.Queue[Outcome]
-    broker: Mosquitto
-
-    def relay_states(self, pin: int) -> list[tuple[float, bool]]:
-        """Every state the relay pin has been in, each with the seconds since the one before."""
-        return [(s.timestamp, bool(s.state)) for s in self.agent.pin_factory.pin(pin).states]
-
-    async def present(self, door: str, uid: str) -> Outcome:
-        reader = self.agent.doors[door].reader
-        assert isinstance(reader, SimulatedReader)
-        reader.present(uid)
-        return await asyncio.wait_for(self.outcomes.get(), timeout=5)
-
-    def access_events(self, event_id: str | None = None) -> list[AccessEvent]:
-        with self.gateway.store.session() as session:
-            query = select(AccessEvent)
-            if event_id is not None:
-                query = query.where(AccessEvent.event_id == event_id)
-            return list(session.scalars(query))
-
-
-def gateway_settings(database: Path, broker: Mosquitto) -> Settings:
-    return Settings(
-        database_url=f"sqlite:///{database}",
-        mqtt_port=broker.port,
-        gateway_id="gateway-test",
-        policy_refresh_seconds=3600,
-    )
-
-
-def door_controller(broker: Mosquitto) -> Agent:
-    return Agent(
-        EdgeConfig(
-            device_id=DOOR_DEVICE,
-            site=SITE,
-            broker=BrokerConfig(port=broker.port),
-            pin_factory="mock",
-            doors=[
-                DoorConfig(id=FRONT_DOOR, relay_pin=FRONT_RELAY),
-                DoorConfig(id=OFFICE_DOOR, relay_pin=OFFICE_RELAY),
-            ],
-        )
-    )
-
-
-@pytest.fixture
-async def rig(mosquitto: Mosquitto, tmp_path: Path) -> AsyncIterator[Rig]:
-    database = tmp_path / "varco.db"
-    with Store(f"sqlite:///{database}") as store:
-        space = make_space(store)
-    async with Gateway(gateway_settings(database, mosquitto)) as gateway:
-        assert gateway.ingest is not None
-        await asyncio.wait_for(gateway.ingest.connected.wait(), timeout=5)
-        agent = door_controller(mosquitto)
-        outcomes: asyncio.Queue[Outcome] = asyncio.Queue()
-        ready = asyncio.Event()
-        task = asyncio.create_task(agent.run(ready))
-        await asyncio.wait_for(ready.wait(), timeout=5)
-        await asyncio.wait_for(agent.link.connected.wait(), timeout=5)
-        for door in agent.doors.values():
-            door.outcomes.append(outcomes.put_nowait)
-        yield Rig(gateway, agent, space, outcomes, mosquitto)
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-
-@contextlib.asynccontextmanager
-async def device_client(broker: Mosquitto) -> AsyncIterator[aiomqtt.Client]:
-    """A bare MQTT client speaking as the door controller."""
-    client = transport.client(
-        transport.BrokerAddress(port=broker.port), identifier=f"{DOOR_DEVICE}-raw"
-    )
-    async with client:
-        await client.subscribe(protocol.topic(SITE, DOOR_DEVICE, Channel.DECISION), qos=1)
-        yield client
-
-
-def tap_for(uid: str, event_id: str, door: str = FRONT_DOOR) -> Tap:
-    return Tap(event_id=event_id, door=door, credential=Credential(value=uid), at=protocol.utcnow())
-
-
-async def next_decision(client: aiomqtt.Client, event_id: str) -> Decision:
-    async with asyncio.timeout(5):
-        async for message in client.messages:
-            assert isinstance(message.payload, bytes)
-            decision = protocol.decode_as(Decision, message.payload)
-            if decision.event_id == event_id:
-                return decision
-    raise AssertionError("no decision")  # pragma: no cover - the loop only ends by timeout
 
 
 async def test_known_badge_opens_its_door_for_the_granted_time(rig: Rig) -> None:
@@ -267,7 +160,34 @@ async def test_device_status_is_online_while_connected_and_offline_after(rig: Ri
             return device.state if device else None
 
     await eventually(lambda: state() == "online")
-    await rig.agent.link.publish(
-        Channel.STATUS, rig.agent.link.status(protocol.DeviceState.OFFLINE), retain=True
-    )
+    rig.agent_task.cancel()  # a clean stop: the agent says offline itself
     await eventually(lambda: state() == "offline")
+
+
+async def test_replicas_in_a_share_group_answer_taps(mosquitto: Mosquitto, tmp_path: Path) -> None:
+    database = tmp_path / "varco.db"
+    with Store(f"sqlite:///{database}") as store:
+        space = make_space(store)
+    settings = gateway_settings(database, mosquitto)
+    replicas = [
+        settings.model_copy(update={"gateway_id": f"gateway-{n}", "share_group": "gateways"})
+        for n in (1, 2)
+    ]
+    async with Gateway(replicas[0]) as first, Gateway(replicas[1]) as second:
+        for gateway in (first, second):
+            assert gateway.ingest is not None
+            await asyncio.wait_for(gateway.ingest.connected.wait(), timeout=5)
+        taps = [tap_for(space.ADA_BADGE, f"shared-tap-{n:04d}") for n in range(6)]
+        async with device_client(mosquitto) as device:
+            for tap in taps:
+                await device.publish(
+                    protocol.topic(SITE, DOOR_DEVICE, Channel.TAP), protocol.encode(tap), qos=1
+                )
+                assert (await next_decision(device, tap.event_id)).granted
+        await first.writer.join()
+        await second.writer.join()
+        answered = [g.ingest.counters["granted"] for g in (first, second) if g.ingest]
+
+    assert sum(answered) == len(taps)  # each tap decided once, by one replica
+    with Store(f"sqlite:///{database}") as store, store.session() as session:
+        assert session.scalar(select(func.count()).select_from(AccessEvent)) == len(taps)

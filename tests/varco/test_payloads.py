@@ -2,28 +2,34 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from pydantic import ValidationError
 
 from varco.protocol import (
     MODELS,
+    Allowlist,
     Channel,
     Credential,
     CredentialKind,
     Decision,
     DeskEvent,
     DeviceState,
+    DoorAllowlist,
     DoorEvent,
     DoorState,
+    OfflineDecision,
     Payload,
     PayloadError,
     PayloadTooLargeError,
     Reason,
     Status,
     Tap,
+    credential_digest,
     decode,
     encode,
     max_bytes,
@@ -32,6 +38,8 @@ from varco.protocol import (
 TAPPED_AT = datetime(2024, 5, 1, 9, 30, 15, tzinfo=UTC)
 DECIDED_AT = datetime(2024, 5, 1, 9, 30, 15, 120000, tzinfo=UTC)
 STARTED_AT = datetime(2024, 5, 1, 6, 0, tzinfo=UTC)
+# HMAC-SHA256(b"k" * 32, b"badge:04A1B2C3D4"), first 32 hex digits.
+DIGEST = hmac.new(b"k" * 32, b"badge:04A1B2C3D4", hashlib.sha256).hexdigest()[:32]
 
 GOLDEN: dict[Channel, tuple[Payload, bytes]] = {
     Channel.TAP: (
@@ -81,12 +89,34 @@ GOLDEN: dict[Channel, tuple[Payload, bytes]] = {
             software="varco-edge 0.1.0",
             started_at=STARTED_AT,
             at=TAPPED_AT,
-            allowlist_version=7,
+            uptime_seconds=12615.0,
+            allowlist_version=1714546800000,
+            allowlist_issued_at=STARTED_AT,
             outbox_depth=3,
+            outbox_dropped=0,
         ),
         b'{"v":1,"state":"online","software":"varco-edge 0.1.0",'
         b'"started_at":"2024-05-01T06:00:00Z","at":"2024-05-01T09:30:15Z",'
-        b'"allowlist_version":7,"outbox_depth":3}',
+        b'"uptime_seconds":12615.0,"allowlist_version":1714546800000,'
+        b'"allowlist_issued_at":"2024-05-01T06:00:00Z","outbox_depth":3,"outbox_dropped":0}',
+    ),
+    Channel.ALLOWLIST: (
+        Allowlist(
+            version=1714546800000,
+            issued_at=STARTED_AT,
+            expires_at=STARTED_AT + timedelta(days=1),
+            doors={
+                "front-door": DoorAllowlist(
+                    unlock_seconds=5.0,
+                    credentials=[
+                        credential_digest(b"k" * 32, Credential(value="04A1B2C3D4")),
+                    ],
+                )
+            },
+        ),
+        b'{"v":1,"version":1714546800000,"issued_at":"2024-05-01T06:00:00Z",'
+        b'"expires_at":"2024-05-02T06:00:00Z","doors":{"front-door":{"unlock_seconds":5.0,'
+        b'"credentials":["' + DIGEST.encode() + b'"]}}}',
     ),
 }
 
@@ -105,6 +135,38 @@ def _tap_with(credential: dict[str, str]) -> Tap:
     tap = decode(Channel.TAP, _wire(Channel.TAP, credential=credential))
     assert isinstance(tap, Tap)
     return tap
+
+
+def test_an_offline_tap_carries_what_the_door_decided() -> None:
+    tap = Tap(
+        event_id="3f1c9a0e5b7d4c2a",
+        door="front-door",
+        credential=Credential(value="04A1B2C3D4"),
+        at=TAPPED_AT,
+        offline=OfflineDecision(
+            granted=False, reason=Reason.NOT_IN_ALLOWLIST, allowlist_version=1714546800000
+        ),
+    )
+    golden = (
+        b'{"v":1,"event_id":"3f1c9a0e5b7d4c2a","door":"front-door",'
+        b'"credential":{"kind":"badge","value":"04A1B2C3D4"},"reader":"main",'
+        b'"at":"2024-05-01T09:30:15Z","offline":{"granted":false,'
+        b'"reason":"not_in_allowlist","allowlist_version":1714546800000}}'
+    )
+
+    assert encode(tap) == golden
+    assert decode(Channel.TAP, golden) == tap
+
+
+def test_digests_are_keyed() -> None:
+    badge = Credential(value="04A1B2C3D4")
+
+    assert credential_digest(b"k" * 32, badge) == DIGEST
+    assert credential_digest(b"j" * 32, badge) != DIGEST
+    assert (
+        credential_digest(b"k" * 32, Credential(kind=CredentialKind.PASS, value="04A1B2C3D4"))
+        != DIGEST
+    )
 
 
 def test_every_channel_with_a_model_has_a_golden_payload() -> None:

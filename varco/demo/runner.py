@@ -7,6 +7,7 @@ import contextlib
 import functools
 import logging
 import random
+import shutil
 import signal
 import socket
 import sys
@@ -26,7 +27,7 @@ from gateway.service import Gateway
 from gateway.settings import Settings
 from gateway.store import Store
 from varco.demo.simulation import People
-from varco.demo.space import DESK_NODE, DESKS, DOORS, SITE, seed
+from varco.demo.space import DESK_NODE, DESKS, DOORS, SITE, Seeded, seed
 from varco.demo.summary import Summary
 
 log = logging.getLogger(__name__)
@@ -65,22 +66,24 @@ async def _demo(options: DemoOptions) -> None:
     mqtt_port = options.mqtt_port or _free_port()
     _ensure_free(mqtt_port, "--mqtt-port")
     with _data_dir(options.data_dir) as data_dir:
+        # Each run starts afresh: a new database, and devices with empty outboxes.
         database = data_dir / "varco-demo.db"
-        if database.exists():
-            database.unlink()
+        database.unlink(missing_ok=True)
+        shutil.rmtree(data_dir / "devices", ignore_errors=True)
         with Store(f"sqlite:///{database}") as store:
-            token = await asyncio.to_thread(seed, store)
+            seeded = await asyncio.to_thread(seed, store)
 
         _quiet_libraries()
         broker = Broker(_broker_config(mqtt_port))
         await broker.start()
         try:
-            await _run(options, mqtt_port, database, token)
+            await _run(options, mqtt_port, data_dir, seeded)
         finally:
             await broker.shutdown()
 
 
-async def _run(options: DemoOptions, mqtt_port: int, database: Path, token: str) -> None:
+async def _run(options: DemoOptions, mqtt_port: int, data_dir: Path, seeded: Seeded) -> None:
+    database = data_dir / "varco-demo.db"
     settings = Settings(
         database_url=f"sqlite:///{database}",
         mqtt_port=mqtt_port,
@@ -104,8 +107,22 @@ async def _run(options: DemoOptions, mqtt_port: int, database: Path, token: str)
 
     rng = random.Random(options.seed)
     summary = Summary(gateway.occupancy)
-    doors = [_door_agent(door, device, mqtt_port) for door, device in DOORS.items()]
-    desks = Agent(_desk_config(mqtt_port))
+
+    def device(device_id: str) -> dict[str, Any]:
+        return {
+            "device_id": device_id,
+            "site": SITE,
+            "broker": BrokerConfig(port=mqtt_port),
+            "pin_factory": "mock",
+            "state_dir": data_dir / "devices" / device_id,
+            "allowlist_key": seeded.allowlist_keys[device_id],
+        }
+
+    doors = [
+        Agent(EdgeConfig(**device(controller), doors=[_door(door)]))
+        for door, controller in DOORS.items()
+    ]
+    desks = Agent(EdgeConfig(**device(DESK_NODE), desks=_desks()))
     people = People(doors, desks, rng)
 
     async with asyncio.TaskGroup() as tasks:
@@ -114,7 +131,7 @@ async def _run(options: DemoOptions, mqtt_port: int, database: Path, token: str)
             if serving.done():
                 raise DemoError(f"the API could not start on port {options.api_port}")
             await asyncio.sleep(0.05)
-        _banner(options, mqtt_port, database, token)
+        _banner(options, mqtt_port, database, seeded.admin_token)
         background = []
         for agent in [*doors, desks]:
             ready = asyncio.Event()
@@ -142,30 +159,16 @@ async def _run(options: DemoOptions, mqtt_port: int, database: Path, token: str)
     summary.print_tally()
 
 
-def _door_agent(door: str, device: str, mqtt_port: int) -> Agent:
+def _door(door: str) -> DoorConfig:
     relay, contact = DOOR_PINS[door]
-    return Agent(
-        EdgeConfig(
-            device_id=device,
-            site=SITE,
-            broker=BrokerConfig(port=mqtt_port),
-            pin_factory="mock",
-            doors=[DoorConfig(id=door, relay_pin=relay, contact_pin=contact)],
-        )
-    )
+    return DoorConfig(id=door, relay_pin=relay, contact_pin=contact, unlock_seconds=3.0)
 
 
-def _desk_config(mqtt_port: int) -> EdgeConfig:
-    return EdgeConfig(
-        device_id=DESK_NODE,
-        site=SITE,
-        broker=BrokerConfig(port=mqtt_port),
-        pin_factory="mock",
-        desks=[
-            PressureMatDeskConfig(id=desk, pin=pin, settle_seconds=0)
-            for desk, pin in zip(DESKS, DESK_PINS, strict=True)
-        ],
-    )
+def _desks() -> list[PressureMatDeskConfig]:
+    return [
+        PressureMatDeskConfig(id=desk, pin=pin, settle_seconds=0)
+        for desk, pin in zip(DESKS, DESK_PINS, strict=True)
+    ]
 
 
 async def _tally(summary: Summary) -> None:

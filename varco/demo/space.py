@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sqlalchemy import select
+
 from gateway.store import Store
 from gateway.store.models import (
     Badge,
@@ -61,8 +63,14 @@ _MEMBERS = (
 )
 
 
-def seed(store: Store) -> str:
-    """Fill an empty store with the demo space; return a new admin token."""
+@dataclass(frozen=True, slots=True)
+class Seeded:
+    admin_token: str
+    allowlist_keys: dict[str, str]  # device id -> the key its configuration would carry
+
+
+def seed(store: Store) -> Seeded:
+    """Fill an empty store with the demo space; return an admin token and the device keys."""
     store.create_schema()
     with store.session() as session:
         lobby = Zone(id="lobby", name="Lobby and open space")
@@ -114,4 +122,6 @@ def seed(store: Store) -> str:
             session.add_all(
                 Badge(uid=uid, member_id=member.id, active=active) for uid, active in badges
             )
-        return issue_token(session, name="demo admin", role=Role.ADMIN)
+        token = issue_token(session, name="demo admin", role=Role.ADMIN)
+        keys = {d.id: d.allowlist_key for d in session.scalars(select(Device))}
+        return Seeded(token, keys)

@@ -7,6 +7,8 @@ of these models or is refused with a reason a person can read.
 from __future__ import annotations
 
 import enum
+import hashlib
+import hmac
 from datetime import UTC, datetime
 from typing import Annotated, Literal, TypeVar
 
@@ -25,6 +27,9 @@ from varco.protocol.topics import ID_PATTERN, Channel
 # One bound for every event payload; status is larger since it carries health figures.
 MAX_EVENT_BYTES = 2048
 MAX_STATUS_BYTES = 4096
+# An allow-list holds a few thousand 32-character digests per door.
+MAX_ALLOWLIST_BYTES = 4 * 1024 * 1024
+MAX_ALLOWLIST_CREDENTIALS = 50_000
 
 EventId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{8,64}$", examples=["3f1c9a0e5b7d4c2a"])]
 Id = Annotated[str, Field(pattern=ID_PATTERN, examples=["front-door"])]
@@ -49,6 +54,10 @@ class Reason(enum.StrEnum):
     MEMBER_SUSPENDED = "member_suspended"
     WRONG_ZONE = "wrong_zone"
     UNKNOWN_DOOR = "unknown_door"
+    # Decided at the door, without the gateway:
+    NOT_IN_ALLOWLIST = "not_in_allowlist"
+    NO_ALLOWLIST = "no_allowlist"  # none cached, or expired: the door failed secure
+    FAIL_SAFE = "fail_safe"  # none cached, or expired: the door failed safe (opened)
 
 
 class CredentialKind(enum.StrEnum):
@@ -90,8 +99,20 @@ class Credential(_Payload):
         return value
 
 
+class OfflineDecision(_Payload):
+    """What a door decided by itself when the gateway did not answer in time."""
+
+    granted: bool
+    reason: Reason
+    allowlist_version: Annotated[int, Field(ge=0)] | None = None
+
+
 class Tap(_Payload):
-    """A credential presented at a door's reader (edge -> gateway)."""
+    """A credential presented at a door's reader (edge -> gateway).
+
+    ``offline`` is set when the door decided without the gateway; the gateway then records
+    that decision (what the door really did) instead of deciding again.
+    """
 
     v: Literal[1] = 1
     event_id: EventId
@@ -99,6 +120,7 @@ class Tap(_Payload):
     credential: Credential
     reader: Annotated[str, Field(max_length=32)] = "main"
     at: AwareDatetime
+    offline: OfflineDecision | None = None
 
 
 class Decision(_Payload):
@@ -142,11 +164,45 @@ class Status(_Payload):
     software: Annotated[str, Field(max_length=40)]
     started_at: AwareDatetime
     at: AwareDatetime
+    uptime_seconds: Annotated[float, Field(ge=0)] = 0.0
     allowlist_version: Annotated[int, Field(ge=0)] | None = None
+    allowlist_issued_at: AwareDatetime | None = None
     outbox_depth: Annotated[int, Field(ge=0)] = 0
+    outbox_dropped: Annotated[int, Field(ge=0)] = 0
 
 
-Payload = Tap | Decision | DoorEvent | DeskEvent | Status
+Digest = Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]
+
+
+class DoorAllowlist(_Payload):
+    unlock_seconds: Annotated[float, Field(gt=0, le=300)]
+    credentials: Annotated[list[Digest], Field(max_length=MAX_ALLOWLIST_CREDENTIALS)]
+
+
+class Allowlist(_Payload):
+    """Who may open a device's doors, for deciding offline (gateway -> edge, retained).
+
+    Credentials are keyed digests (``credential_digest``) with the device's own key, never raw
+    UIDs. ``version`` grows with every issue (milliseconds since the epoch); a door never
+    trusts a list after ``expires_at``.
+    """
+
+    v: Literal[1] = 1
+    version: Annotated[int, Field(ge=0)]
+    issued_at: AwareDatetime
+    expires_at: AwareDatetime
+    doors: Annotated[
+        dict[Annotated[str, Field(pattern=ID_PATTERN)], DoorAllowlist], Field(max_length=64)
+    ]
+
+
+def credential_digest(key: bytes, credential: Credential) -> str:
+    """Return the keyed digest an allow-list holds for ``credential``."""
+    message = f"{credential.kind.value}:{credential.value}".encode()
+    return hmac.new(key, message, hashlib.sha256).hexdigest()[:32]
+
+
+Payload = Tap | Decision | DoorEvent | DeskEvent | Status | Allowlist
 
 MODELS: dict[Channel, type[Payload]] = {
     Channel.TAP: Tap,
@@ -154,9 +210,13 @@ MODELS: dict[Channel, type[Payload]] = {
     Channel.DOOR: DoorEvent,
     Channel.DESK: DeskEvent,
     Channel.STATUS: Status,
+    Channel.ALLOWLIST: Allowlist,
 }
 
-_LIMITS: dict[Channel, int] = {Channel.STATUS: MAX_STATUS_BYTES}
+_LIMITS: dict[Channel, int] = {
+    Channel.STATUS: MAX_STATUS_BYTES,
+    Channel.ALLOWLIST: MAX_ALLOWLIST_BYTES,
+}
 
 P = TypeVar("P", bound=_Payload)
 

@@ -1,0 +1,145 @@
+"""The edge's durable outbox: every event waits here, on disk, until the broker has it.
+
+SQLite in WAL mode: a crash of the agent loses nothing committed; ``synchronous=NORMAL`` means
+a power cut may lose the last few milliseconds of events, the price of not wearing out the SD
+card with an fsync per event. Events leave in the order they were made, with their own
+timestamps inside.
+
+The outbox is bounded (``max_events``). At the bound the oldest desk event is dropped first
+(a later desk event says the same desk's state again), then the oldest event of any kind; every
+drop is logged and counted (``dropped``, reported in ``status``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+from varco.protocol import Channel
+
+log = logging.getLogger(__name__)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS outbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    channel TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    created_at REAL NOT NULL
+)
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    seq: int
+    channel: Channel
+    payload: bytes
+
+
+class Outbox:
+    """A bounded FIFO of encoded events on disk; a context manager that closes the file."""
+
+    def __init__(self, path: Path, *, max_events: int = 100_000) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute(_SCHEMA)
+        self._max = max_events
+        self._depth: int = self._db.execute("SELECT count(*) FROM outbox").fetchone()[0]
+        self._waiting = asyncio.Event()
+        self.dropped = 0
+
+    @property
+    def depth(self) -> int:
+        """Events not yet acknowledged by the broker."""
+        return self._depth
+
+    def put(self, channel: Channel, payload: bytes) -> int:
+        """Store an event; return its sequence number."""
+        self._db.execute("BEGIN IMMEDIATE")  # one transaction: make room, then add
+        try:
+            if self._depth >= self._max:
+                self._drop_one()
+            cursor = self._db.execute(
+                "INSERT INTO outbox (channel, payload, created_at) VALUES (?, ?, ?)",
+                (channel.value, payload, time.time()),
+            )
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._depth += 1
+        self._waiting.set()
+        seq = cursor.lastrowid
+        assert seq is not None
+        return seq
+
+    def replace(self, seq: int, payload: bytes) -> bool:
+        """Rewrite an event still waiting; return ``False`` if it has already left."""
+        cursor = self._db.execute("UPDATE outbox SET payload = ? WHERE seq = ?", (payload, seq))
+        return cursor.rowcount == 1
+
+    def oldest(self) -> Entry | None:
+        """Return the event that leaves next, or ``None``."""
+        row = self._db.execute(
+            "SELECT seq, channel, payload FROM outbox ORDER BY seq LIMIT 1"
+        ).fetchone()
+        if row is None:
+            return None
+        return Entry(row[0], Channel(row[1]), bytes(row[2]))
+
+    def remove(self, entry: Entry) -> bool:
+        """Forget an event the broker has acknowledged, unless it was rewritten meanwhile.
+
+        A tap is rewritten when its door gives up on the gateway and decides offline; the
+        rewritten event must still leave, so only the exact payload sent is removed.
+        """
+        cursor = self._db.execute(
+            "DELETE FROM outbox WHERE seq = ? AND payload = ?", (entry.seq, entry.payload)
+        )
+        self._depth -= cursor.rowcount
+        return cursor.rowcount == 1
+
+    async def wait(self) -> None:
+        """Wait until something is put in."""
+        self._waiting.clear()
+        if self._depth == 0:
+            await self._waiting.wait()
+
+    def _drop_one(self) -> None:
+        row = (
+            self._db.execute(
+                "SELECT seq, channel FROM outbox WHERE channel = ? ORDER BY seq LIMIT 1",
+                (Channel.DESK.value,),
+            ).fetchone()
+            or self._db.execute("SELECT seq, channel FROM outbox ORDER BY seq LIMIT 1").fetchone()
+        )
+        self._db.execute("DELETE FROM outbox WHERE seq = ?", (row[0],))
+        self._depth -= 1
+        self.dropped += 1
+        log.warning(
+            "outbox full (%d events): dropped the oldest %s event (%d dropped so far)",
+            self._max,
+            row[1],
+            self.dropped,
+        )
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Outbox:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

@@ -1,0 +1,681 @@
+"""The admin API as an admin sees it: the real app and lifespan, on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import update
+
+from gateway.access import Policy, Verdict, decide
+from gateway.api import create_app
+from gateway.service import Gateway
+from gateway.settings import Settings
+from gateway.store import Store
+from gateway.store.models import ApiToken, Role
+from gateway.store.records import insert_new
+from gateway.store.tokens import hash_token, issue_token
+from tests.factories import DOOR_DEVICE, FRONT_DOOR, OFFICE_DOOR, SITE, Space, make_space
+from varco.protocol import Credential, Reason
+
+Headers = dict[str, str]
+
+# A valid body for each create, and every endpoint that needs a token as the schema names it.
+ZONE = {"id": "attic", "name": "Attic"}
+PLAN = {"id": "attic-only", "name": "Attic only", "zones": ["lobby"]}
+DEVICE = {"id": "door-ctl-9", "site": SITE, "kind": "door_controller"}
+DOOR = {"id": "attic-door", "name": "Attic", "zone": "lobby"}
+MEMBER = {"name": "Barbara Liskov", "plan": "hot-desk"}
+BADGE: dict[str, Any] = {"uid": "04C3D4E5F6", "member_id": 1}
+LISTS = ["/zones", "/plans", "/devices", "/doors", "/members", "/badges", "/access-events"]
+READS = [*LISTS, "/members/{member_id}"]
+WRITES: dict[tuple[str, str], dict[str, Any]] = {
+    ("POST", "/zones"): ZONE,
+    ("POST", "/plans"): PLAN,
+    ("POST", "/devices"): DEVICE,
+    ("POST", "/doors"): DOOR,
+    ("POST", "/members"): MEMBER,
+    ("PATCH", "/members/{member_id}"): {"status": "suspended"},
+    ("POST", "/badges"): BADGE,
+    ("PATCH", "/badges/{badge_id}"): {"active": False},
+}
+
+
+def bearer(token: str) -> Headers:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def answer(response: httpx.Response, status: int = 200) -> Any:
+    """Return the JSON body of ``response`` after checking its status."""
+    request = response.request
+    assert response.status_code == status, (
+        f"{request.method} {request.url} -> {response.status_code}: {response.text}"
+    )
+    return response.json()
+
+
+def reason(response: httpx.Response) -> str:
+    """Flatten ``detail`` to one line: the message, or each validation error with its field."""
+    detail = response.json()["detail"]
+    if isinstance(detail, str):
+        return detail
+    return "; ".join(f"{'.'.join(map(str, error['loc']))}: {error['msg']}" for error in detail)
+
+
+def ids(page: dict[str, Any], key: str = "id") -> list[Any]:
+    return [item[key] for item in page["items"]]
+
+
+def aware(text: str) -> datetime:
+    """Parse an ISO time from a response, insisting that it carries an offset."""
+    value = datetime.fromisoformat(text)
+    assert value.tzinfo is not None, f"{text} has no offset"
+    return value
+
+
+@pytest.fixture
+def space(database_url: str) -> Space:
+    with Store(database_url) as store:
+        return make_space(store)
+
+
+@pytest.fixture
+def gateway(database_url: str, space: Space) -> Gateway:
+    return Gateway(Settings(database_url=database_url), ingest=False)
+
+
+@pytest.fixture
+def client(gateway: Gateway) -> Iterator[TestClient]:
+    # A crash comes back as the 500 a client gets, so "never a 5xx" is asserted, not raised.
+    with TestClient(create_app(gateway), raise_server_exceptions=False) as client:
+        yield client
+
+
+@pytest.fixture
+def admin(space: Space) -> Headers:
+    return bearer(space.admin_token)
+
+
+@pytest.fixture
+def viewer(space: Space) -> Headers:
+    return bearer(space.viewer_token)
+
+
+def grace_badge_id(client: TestClient, admin: Headers, space: Space) -> int:
+    page = answer(client.get("/badges", params={"member_id": space.grace}, headers=admin))
+    badge_ids = {badge["uid"]: badge["id"] for badge in page["items"]}
+    badge_id: int = badge_ids[space.GRACE_BADGE]
+    return badge_id
+
+
+def concrete(path: str, space: Space, badge_id: int) -> str:
+    return path.format(member_id=space.grace, badge_id=badge_id)
+
+
+def test_healthz_answers_without_a_token(client: TestClient) -> None:
+    health = answer(client.get("/healthz"))
+
+    assert health["status"] == "ok"
+    assert health["database"] is True
+    assert health["mqtt_connected"] is False
+    assert health["policy_version"] >= 1
+    assert health["writer_depth"] == 0
+
+
+def test_every_endpoint_but_healthz_is_covered_here(client: TestClient) -> None:
+    schema = answer(client.get("/openapi.json"))
+    served = {
+        (method.upper(), path)
+        for path, operations in schema["paths"].items()
+        for method in operations
+    }
+
+    assert served == {("GET", "/healthz")} | {("GET", path) for path in READS} | set(WRITES)
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [None, "Bearer vk_not-a-real-token", "Basic YWRtaW46YWRtaW4=", "vk_no-scheme"],
+    ids=["no-token", "wrong-token", "basic-auth", "no-scheme"],
+)
+def test_every_endpoint_but_healthz_needs_a_valid_token(
+    client: TestClient, admin: Headers, space: Space, authorization: str | None
+) -> None:
+    badge_id = grace_badge_id(client, admin, space)
+    headers = {} if authorization is None else {"Authorization": authorization}
+    requests = [("GET", path, None) for path in READS] + [
+        (method, path, body) for (method, path), body in WRITES.items()
+    ]
+
+    answers = {}
+    for method, path, body in requests:
+        response = client.request(
+            method, concrete(path, space, badge_id), json=body, headers=headers
+        )
+        answers[method, path] = (response.status_code, response.headers.get("WWW-Authenticate"))
+
+    assert answers == {(method, path): (401, "Bearer") for method, path, _ in requests}
+
+
+def test_a_revoked_token_is_refused(
+    client: TestClient, database_url: str, admin: Headers, space: Space
+) -> None:
+    with Store(database_url) as store, store.session() as session:
+        token = issue_token(session, name="former admin", role=Role.ADMIN)
+    answer(client.get("/members", headers=bearer(token)))
+
+    with Store(database_url) as store, store.session() as session:
+        session.execute(
+            update(ApiToken).where(ApiToken.token_hash == hash_token(token)).values(revoked=True)
+        )
+    response = client.get("/members", headers=bearer(token))
+
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"] == "Bearer"
+    assert "revoked" in reason(response)
+    answer(client.get("/members", headers=admin))  # the other tokens still work
+
+
+def test_a_viewer_reads_everything_and_changes_nothing(
+    client: TestClient, admin: Headers, viewer: Headers, space: Space
+) -> None:
+    badge_id = grace_badge_id(client, admin, space)
+    before = {path: answer(client.get(path, headers=admin)) for path in LISTS}
+
+    reads = {path: client.get(concrete(path, space, badge_id), headers=viewer) for path in READS}
+    writes = {
+        (method, path): client.request(
+            method, concrete(path, space, badge_id), json=body, headers=viewer
+        )
+        for (method, path), body in WRITES.items()
+    }
+
+    assert {path: r.status_code for path, r in reads.items()} == dict.fromkeys(READS, 200)
+    assert {key: r.status_code for key, r in writes.items()} == dict.fromkeys(WRITES, 403)
+    assert {key: reason(r) for key, r in writes.items()} == dict.fromkeys(
+        WRITES, "role 'viewer' may not do this"
+    )
+    assert {path: answer(client.get(path, headers=admin)) for path in LISTS} == before
+
+
+def test_an_admin_sets_up_a_meeting_room_for_a_new_member(
+    client: TestClient, admin: Headers
+) -> None:
+    def post(path: str, body: dict[str, Any]) -> Any:
+        return answer(client.post(path, json=body, headers=admin), 201)
+
+    zone = post("/zones", {"id": "meeting-rooms", "name": "Meeting rooms"})
+    plan = post(
+        "/plans",
+        {"id": "meetings", "name": "Meetings", "zones": ["meeting-rooms", "lobby", "lobby"]},
+    )
+    device = post(
+        "/devices",
+        {"id": "door-ctl-2", "site": SITE, "kind": "door_controller", "name": "Meeting rooms"},
+    )
+    door = post(
+        "/doors",
+        {
+            "id": "meeting-door",
+            "name": "Meeting rooms",
+            "zone": "meeting-rooms",
+            "device": "door-ctl-2",
+            "unlock_seconds": 3,
+        },
+    )
+    member = post(
+        "/members",
+        {"name": "Margaret Hamilton", "email": "margaret@example.org", "plan": "meetings"},
+    )
+    badge = post("/badges", {"uid": "04c3d4e5f6", "member_id": member["id"]})
+
+    assert zone == {"id": "meeting-rooms", "name": "Meeting rooms"}
+    assert plan == {"id": "meetings", "name": "Meetings", "zones": ["lobby", "meeting-rooms"]}
+    assert {key: device[key] for key in ("id", "site", "kind", "name", "state", "software")} == {
+        "id": "door-ctl-2",
+        "site": SITE,
+        "kind": "door_controller",
+        "name": "Meeting rooms",
+        "state": None,
+        "software": None,
+    }
+    assert door == {
+        "id": "meeting-door",
+        "name": "Meeting rooms",
+        "zone": "meeting-rooms",
+        "device": "door-ctl-2",
+        "unlock_seconds": 3.0,
+        "state": None,
+    }
+    assert {key: member[key] for key in ("name", "email", "plan", "status")} == {
+        "name": "Margaret Hamilton",
+        "email": "margaret@example.org",
+        "plan": "meetings",
+        "status": "active",
+    }
+    assert {key: badge[key] for key in ("uid", "member_id", "active")} == {
+        "uid": "04C3D4E5F6",
+        "member_id": member["id"],
+        "active": True,
+    }
+    now = datetime.now(UTC)
+    for created in (device, member, badge):
+        assert abs(aware(created["created_at"]) - now) < timedelta(minutes=1)
+
+    def listed(path: str, **params: Any) -> Any:
+        return answer(client.get(path, params=params, headers=admin))
+
+    zones = listed("/zones")
+    assert ids(zones) == ["lobby", "meeting-rooms", "offices"]
+    assert (zones["total"], zones["limit"], zones["offset"]) == (3, 50, 0)
+    assert ids(listed("/plans")) == ["hot-desk", "meetings", "private-office"]
+    assert ids(listed("/devices")) == [DOOR_DEVICE, "door-ctl-2"]
+    assert ids(listed("/doors")) == [FRONT_DOOR, "meeting-door", OFFICE_DOOR]
+    assert listed("/doors", limit=1, offset=1)["items"] == [door]
+    members = listed("/members")
+    assert members["total"] == 4
+    assert members["items"][-1] == member
+    assert listed("/members", plan="meetings")["items"] == [member]
+    assert listed("/badges", member_id=member["id"])["items"] == [badge]
+    assert answer(client.get(f"/members/{member['id']}", headers=admin)) == member
+
+    suspended = answer(
+        client.patch(f"/members/{member['id']}", json={"status": "suspended"}, headers=admin)
+    )
+    assert suspended == {**member, "status": "suspended"}
+    assert answer(client.get(f"/members/{member['id']}", headers=admin)) == suspended
+    assert ids(listed("/members", status="suspended"), "name") == [
+        "Linus Torvalds",
+        "Margaret Hamilton",
+    ]
+
+    revoked = answer(client.patch(f"/badges/{badge['id']}", json={"active": False}, headers=admin))
+    assert revoked == {**badge, "active": False}
+    assert listed("/badges", member_id=member["id"])["items"] == [revoked]
+
+
+@pytest.mark.parametrize(
+    ("path", "total"),
+    [("/zones", 2), ("/plans", 2), ("/devices", 1), ("/doors", 2), ("/members", 3), ("/badges", 4)],
+)
+def test_a_list_pages_through_every_item_once(
+    client: TestClient, admin: Headers, path: str, total: int
+) -> None:
+    everything = answer(client.get(path, params={"limit": 500}, headers=admin))
+    assert everything["total"] == len(everything["items"]) == total
+
+    pages = [
+        answer(client.get(path, params={"limit": 1, "offset": offset}, headers=admin))
+        for offset in range(total + 1)
+    ]
+
+    assert [page["items"] for page in pages] == [[item] for item in everything["items"]] + [[]]
+    assert [(page["total"], page["limit"], page["offset"]) for page in pages] == [
+        (total, 1, offset) for offset in range(total + 1)
+    ]
+
+
+def test_every_list_refuses_a_bad_page(client: TestClient, admin: Headers) -> None:
+    bad = [{"limit": 0}, {"limit": 501}, {"offset": -1}, {"limit": "ten"}]
+
+    answers = {
+        (path, str(params)): client.get(path, params=params, headers=admin)
+        for path in LISTS
+        for params in bad
+    }
+
+    assert {key: r.status_code for key, r in answers.items()} == dict.fromkeys(answers, 422)
+    for (_, params), response in answers.items():
+        assert ("limit" if "limit" in params else "offset") in reason(response)
+
+
+MALFORMED = b'{"id": "attic", "name": '
+BODY = "body: Input should be a valid dictionary"
+NAIVE = "2025-03-03T09:00:00"
+
+# name: (method, path, body, status, what the detail says); bytes are sent as they are.
+BAD_INPUT: dict[str, tuple[str, str, Any, int, str]] = {
+    "zone-unknown-field": ("POST", "/zones", {**ZONE, "floor": 3}, 422, "body.floor: Extra"),
+    "zone-id-uppercase": ("POST", "/zones", {**ZONE, "id": "Attic"}, 422, "body.id: String"),
+    "zone-id-slash": ("POST", "/zones", {**ZONE, "id": "attic/2"}, 422, "body.id: String"),
+    "zone-id-newline": ("POST", "/zones", {**ZONE, "id": "attic\n"}, 422, "body.id: String"),
+    "zone-id-too-long": ("POST", "/zones", {**ZONE, "id": "a" * 65}, 422, "body.id: String"),
+    "zone-duplicate": ("POST", "/zones", {**ZONE, "id": "lobby"}, 409, "zone 'lobby' already"),
+    "zone-name-empty": ("POST", "/zones", {**ZONE, "name": ""}, 422, "body.name: String"),
+    "zone-name-a-number": ("POST", "/zones", {**ZONE, "name": 42}, 422, "body.name: Input"),
+    "zone-body-a-list": ("POST", "/zones", ["attic", "Attic"], 422, BODY),
+    "zone-no-body": ("POST", "/zones", None, 422, "body: Field required"),
+    "zone-malformed-json": ("POST", "/zones", MALFORMED, 422, "JSON decode error"),
+    "plan-duplicate": ("POST", "/plans", {**PLAN, "id": "hot-desk"}, 409, "plan 'hot-desk'"),
+    "plan-unknown-zone": ("POST", "/plans", {**PLAN, "zones": ["attic"]}, 422, "zones: no zone"),
+    "plan-zones-a-string": ("POST", "/plans", {**PLAN, "zones": "lobby"}, 422, "body.zones"),
+    "plan-zone-uppercase": ("POST", "/plans", {**PLAN, "zones": ["Lobby"]}, 422, "body.zones.0"),
+    "plan-id-slash": ("POST", "/plans", {**PLAN, "id": "gold/1"}, 422, "body.id: String"),
+    "plan-malformed-json": ("POST", "/plans", MALFORMED, 422, "JSON decode error"),
+    "device-duplicate": ("POST", "/devices", {**DEVICE, "id": DOOR_DEVICE}, 409, DOOR_DEVICE),
+    "device-unknown-kind": ("POST", "/devices", {**DEVICE, "kind": "toaster"}, 422, "body.kind"),
+    "device-id-uppercase": ("POST", "/devices", {**DEVICE, "id": "Door-9"}, 422, "body.id"),
+    "device-site-spaces": ("POST", "/devices", {**DEVICE, "site": "Test Site"}, 422, "body.site"),
+    "device-unknown-field": ("POST", "/devices", {**DEVICE, "ip": "10.0.0.9"}, 422, "body.ip"),
+    "door-duplicate": ("POST", "/doors", {**DOOR, "id": FRONT_DOOR}, 409, f"door '{FRONT_DOOR}'"),
+    "door-unknown-zone": ("POST", "/doors", {**DOOR, "zone": "attic"}, 422, "zone: no zone"),
+    "door-no-device": ("POST", "/doors", {**DOOR, "device": "ctl-9"}, 422, "device: no device"),
+    "door-unlock-zero": ("POST", "/doors", {**DOOR, "unlock_seconds": 0}, 422, "unlock_seconds"),
+    "door-unlock-text": ("POST", "/doors", {**DOOR, "unlock_seconds": "5s"}, 422, "unlock_seconds"),
+    "door-id-slash": ("POST", "/doors", {**DOOR, "id": "attic/door"}, 422, "body.id: String"),
+    "door-unknown-field": ("POST", "/doors", {**DOOR, "lock": "magnetic"}, 422, "body.lock"),
+    "member-unknown-plan": ("POST", "/members", {**MEMBER, "plan": "gold"}, 422, "plan: no plan"),
+    "member-no-plan": ("POST", "/members", {"name": "Barbara"}, 422, "body.plan: Field required"),
+    "member-bad-email": ("POST", "/members", {**MEMBER, "email": "barbara"}, 422, "body.email"),
+    "member-status": ("POST", "/members", {**MEMBER, "status": "banned"}, 422, "body.status"),
+    "member-unknown-field": ("POST", "/members", {**MEMBER, "role": "admin"}, 422, "body.role"),
+    "member-name-a-list": ("POST", "/members", {**MEMBER, "name": ["B"]}, 422, "body.name"),
+    "member-malformed-json": ("POST", "/members", MALFORMED, 422, "JSON decode error"),
+    "member-missing": ("GET", "/members/999999", None, 404, "no member 999999"),
+    "member-id-a-word": ("GET", "/members/ada", None, 422, "path.member_id"),
+    "patch-missing-member": ("PATCH", "/members/999999", {}, 404, "no member 999999"),
+    "patch-member-field": ("PATCH", "/members/1", {"active": False}, 422, "body.active: Extra"),
+    "patch-member-status": ("PATCH", "/members/1", {"status": "banned"}, 422, "body.status"),
+    "patch-member-malformed": ("PATCH", "/members/1", MALFORMED, 422, "JSON decode error"),
+    "members-by-status": ("GET", "/members?status=banned", None, 422, "query.status"),
+    "badge-no-member": ("POST", "/badges", {**BADGE, "member_id": 999999}, 422, "member_id: no"),
+    "badge-member-zero": ("POST", "/badges", {**BADGE, "member_id": 0}, 422, "body.member_id"),
+    "badge-member-text": ("POST", "/badges", {**BADGE, "member_id": "ada"}, 422, "body.member_id"),
+    "badge-uid-not-hex": ("POST", "/badges", {**BADGE, "uid": "ZZ12AB34"}, 422, "body.uid: String"),
+    "badge-uid-too-short": ("POST", "/badges", {**BADGE, "uid": "04A"}, 422, "body.uid: String"),
+    "badge-unknown-field": ("POST", "/badges", {**BADGE, "pin": "1234"}, 422, "body.pin: Extra"),
+    "patch-missing-badge": ("PATCH", "/badges/999999", {"active": False}, 404, "no badge 999999"),
+    "patch-badge-a-word": ("PATCH", "/badges/1", {"active": "maybe"}, 422, "body.active"),
+    "patch-badge-empty": ("PATCH", "/badges/1", {}, 422, "body.active: Field required"),
+    "badges-by-member": ("GET", "/badges?member_id=ada", None, 422, "query.member_id"),
+    "events-naive-since": ("GET", f"/access-events?since={NAIVE}", None, 422, "query.since"),
+    "events-naive-until": ("GET", f"/access-events?until={NAIVE}", None, 422, "query.until"),
+    "events-since-a-word": ("GET", "/access-events?since=yesterday", None, 422, "query.since"),
+    "events-by-result": ("GET", "/access-events?result=maybe", None, 422, "query.result"),
+    "events-by-member-zero": ("GET", "/access-events?member_id=0", None, 422, "query.member_id"),
+}
+
+
+def test_bad_input_is_refused_with_its_reason(client: TestClient, admin: Headers) -> None:
+    answers = {}
+    for name, (method, path, body, _, says) in BAD_INPUT.items():
+        if isinstance(body, bytes):
+            headers = {**admin, "Content-Type": "application/json"}
+            response = client.request(method, path, content=body, headers=headers)
+        else:
+            response = client.request(method, path, json=body, headers=admin)
+        said = reason(response) if response.status_code < 500 else response.text
+        answers[name] = (response.status_code, says if says in said else said)
+
+    assert answers == {name: (status, says) for name, (*_, status, says) in BAD_INPUT.items()}
+
+
+# Input that passes validation but reaches the database in a form the database cannot take.
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        pytest.param("GET", "/members/2147483648", None, id="member-id-above-int32"),
+        pytest.param("GET", "/members/9223372036854775808", None, id="member-id-above-int64"),
+        pytest.param(
+            "PATCH",
+            "/members/9223372036854775808",
+            {"status": "suspended"},
+            id="patch-member-id-int64",
+        ),
+        pytest.param("PATCH", "/badges/2147483648", {"active": False}, id="patch-badge-id-int32"),
+        pytest.param(
+            "PATCH", "/badges/9223372036854775808", {"active": False}, id="patch-badge-id-int64"
+        ),
+        pytest.param("POST", "/zones", {"id": "attic", "name": "At\u0000tic"}, id="nul-in-body"),
+        pytest.param("GET", "/members?plan=hot%00desk", None, id="nul-in-plan-filter"),
+        pytest.param("GET", "/access-events?door=front%00door", None, id="nul-in-door-filter"),
+        pytest.param(
+            "GET", "/access-events?until=9999-12-31T23:59:59-05:00", None, id="until-past-year-9999"
+        ),
+        pytest.param(
+            "GET",
+            "/access-events?since=0001-01-01T00:00:00%2B01:00",
+            None,
+            id="since-before-year-1",
+        ),
+    ],
+)
+def test_odd_input_never_gets_a_server_error(
+    client: TestClient, admin: Headers, method: str, path: str, body: Any
+) -> None:
+    response = client.request(method, path, json=body, headers=admin)
+
+    assert response.status_code < 500, f"{method} {path} -> {response.status_code}"
+
+
+@pytest.mark.parametrize("uid", ["04A1B2C3D4", "04a1b2c3d4", "04a1B2c3D4"])
+def test_a_badge_uid_is_issued_once_in_any_case(
+    client: TestClient, admin: Headers, space: Space, uid: str
+) -> None:
+    response = client.post("/badges", json={"uid": uid, "member_id": space.grace}, headers=admin)
+
+    assert response.status_code == 409
+    assert reason(response) == f"badge {space.ADA_BADGE} is already issued"
+    assert answer(client.get("/badges", headers=admin))["total"] == 4
+
+
+def test_a_member_email_is_used_once(client: TestClient, admin: Headers) -> None:
+    body = {"name": "Barbara Liskov", "email": "barbara@example.org", "plan": "hot-desk"}
+    answer(client.post("/members", json=body, headers=admin), 201)
+
+    response = client.post("/members", json={**body, "name": "Someone else"}, headers=admin)
+
+    assert response.status_code == 409
+    assert "barbara@example.org" in reason(response)
+    assert answer(client.get("/members", headers=admin))["total"] == 4
+
+
+def test_a_member_patch_to_an_unknown_plan_changes_nothing(
+    client: TestClient, admin: Headers, space: Space
+) -> None:
+    before = answer(client.get(f"/members/{space.ada}", headers=admin))
+
+    response = client.patch(
+        f"/members/{space.ada}", json={"plan": "gold", "status": "suspended"}, headers=admin
+    )
+
+    assert response.status_code == 422
+    assert reason(response) == "plan: no plan 'gold'"
+    assert answer(client.get(f"/members/{space.ada}", headers=admin)) == before
+
+
+def test_a_door_cannot_be_driven_by_a_desk_node(client: TestClient, admin: Headers) -> None:
+    desk_node = {"id": "desk-node-1", "site": SITE, "kind": "desk_node"}
+    answer(client.post("/devices", json=desk_node, headers=admin), 201)
+
+    response = client.post(
+        "/doors",
+        json={"id": "attic-door", "name": "Attic", "zone": "lobby", "device": "desk-node-1"},
+        headers=admin,
+    )
+
+    assert response.status_code == 422
+    assert reason(response) == "device: 'desk-node-1' is a desk_node, not a door controller"
+    assert ids(answer(client.get("/doors", headers=admin))) == [FRONT_DOOR, OFFICE_DOOR]
+
+
+T0 = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
+ROME = timezone(timedelta(hours=1))
+
+
+def access_row(
+    event_id: str,
+    minutes: int,
+    door: str,
+    member_id: int | None,
+    badge: str,
+    reason: Reason,
+    offset: timezone = UTC,
+) -> dict[str, Any]:
+    tapped_at = (T0 + timedelta(minutes=minutes)).astimezone(offset)
+    return {
+        "event_id": event_id,
+        "site": SITE,
+        "device_id": DOOR_DEVICE,
+        "door_id": door,
+        "credential_kind": "badge",
+        "credential": badge,
+        "member_id": member_id,
+        "granted": reason is Reason.GRANTED,
+        "reason": reason.value,
+        "tapped_at": tapped_at,
+        "decided_at": tapped_at + timedelta(milliseconds=15),
+    }
+
+
+def test_the_access_log_filters_newest_first(
+    client: TestClient, admin: Headers, space: Space, database_url: str
+) -> None:
+    s = space
+    rows = [
+        access_row("e1", 0, FRONT_DOOR, s.ada, s.ADA_BADGE, Reason.GRANTED),
+        access_row("e2", 5, FRONT_DOOR, s.grace, s.GRACE_BADGE, Reason.GRANTED),
+        access_row("e3", 10, OFFICE_DOOR, s.grace, s.GRACE_BADGE, Reason.WRONG_ZONE),
+        access_row("e4", 15, FRONT_DOOR, s.linus, s.LINUS_BADGE, Reason.MEMBER_SUSPENDED),
+        access_row("e5", 20, OFFICE_DOOR, s.ada, s.ADA_BADGE, Reason.GRANTED, offset=ROME),
+        access_row("e6", 25, FRONT_DOOR, None, s.UNKNOWN_BADGE, Reason.UNKNOWN_BADGE),
+    ]
+    with Store(database_url) as store, store.session() as session:
+        insert_new(session, "access", rows)
+
+    queries: dict[str, dict[str, Any]] = {
+        "all": {},
+        "front door": {"door": FRONT_DOOR},
+        "grace": {"member_id": s.grace},
+        "granted": {"result": "granted"},
+        "denied": {"result": "denied"},
+        "since 09:10 (inclusive)": {"since": "2025-03-03T09:10:00Z"},
+        "until 09:10 (exclusive)": {"until": "2025-03-03T09:10:00+00:00"},
+        "09:05 to 09:20, Rome time": {
+            "since": "2025-03-03T10:05:00+01:00",
+            "until": "2025-03-03T10:20:00+01:00",
+        },
+        "granted at the office door": {"door": OFFICE_DOOR, "result": "granted"},
+        "second page": {"limit": 2, "offset": 2},
+        "nobody's": {"member_id": 999},
+    }
+    pages = {
+        name: answer(client.get("/access-events", params=q, headers=admin))
+        for name, q in queries.items()
+    }
+
+    assert {name: (ids(page, "event_id"), page["total"]) for name, page in pages.items()} == {
+        "all": (["e6", "e5", "e4", "e3", "e2", "e1"], 6),
+        "front door": (["e6", "e4", "e2", "e1"], 4),
+        "grace": (["e3", "e2"], 2),
+        "granted": (["e5", "e2", "e1"], 3),
+        "denied": (["e6", "e4", "e3"], 3),
+        "since 09:10 (inclusive)": (["e6", "e5", "e4", "e3"], 4),
+        "until 09:10 (exclusive)": (["e2", "e1"], 2),
+        "09:05 to 09:20, Rome time": (["e4", "e3", "e2"], 3),
+        "granted at the office door": (["e5"], 1),
+        "second page": (["e4", "e3"], 6),
+        "nobody's": ([], 0),
+    }
+    e5 = pages["all"]["items"][1]
+    assert {key: value for key, value in e5.items() if not key.endswith("_at")} == {
+        "event_id": "e5",
+        "site": SITE,
+        "device_id": DOOR_DEVICE,
+        "door_id": OFFICE_DOOR,
+        "credential_kind": "badge",
+        "credential": s.ADA_BADGE,
+        "member_id": s.ada,
+        "granted": True,
+        "reason": "granted",
+    }
+    tapped_at = aware(e5["tapped_at"])
+    assert (tapped_at, tapped_at.utcoffset()) == (T0 + timedelta(minutes=20), timedelta(0))
+    assert aware(e5["decided_at"]) - tapped_at == timedelta(milliseconds=15)
+
+
+def at_door(policy: Policy, uid: str, door: str = FRONT_DOOR, device: str = DOOR_DEVICE) -> Verdict:
+    return decide(policy, device=device, door=door, credential=Credential(value=uid))
+
+
+def test_the_policy_follows_changes_made_through_the_api(
+    client: TestClient, gateway: Gateway, admin: Headers, space: Space
+) -> None:
+    def change(method: str, path: str, body: dict[str, Any]) -> Policy:
+        before = gateway.policy().version
+        response = client.request(method, path, json=body, headers=admin)
+        assert response.is_success, response.text
+        policy = gateway.policy()
+        assert policy.version > before, f"{path} did not rebuild the policy"
+        return policy
+
+    assert at_door(gateway.policy(), space.GRACE_BADGE).granted
+
+    policy = change("PATCH", f"/members/{space.grace}", {"status": "suspended"})
+    assert at_door(policy, space.GRACE_BADGE).reason is Reason.MEMBER_SUSPENDED
+
+    policy = change("PATCH", f"/members/{space.grace}", {"status": "active"})
+    assert at_door(policy, space.GRACE_BADGE).granted
+
+    policy = change("PATCH", f"/members/{space.grace}", {"plan": "private-office"})
+    assert at_door(policy, space.GRACE_BADGE, OFFICE_DOOR).granted
+
+    policy = change("PATCH", f"/badges/{grace_badge_id(client, admin, space)}", {"active": False})
+    assert at_door(policy, space.GRACE_BADGE).reason is Reason.BADGE_REVOKED
+
+    policy = change("POST", "/badges", {"uid": "04c3d4e5f6", "member_id": space.grace})
+    assert at_door(policy, "04C3D4E5F6").granted
+
+
+def test_a_door_made_through_the_api_opens_for_its_zone(
+    client: TestClient, gateway: Gateway, admin: Headers, space: Space
+) -> None:
+    for path, body in [
+        ("/zones", {"id": "meeting-rooms", "name": "Meeting rooms"}),
+        ("/devices", {"id": "door-ctl-2", "site": SITE, "kind": "door_controller"}),
+        (
+            "/doors",
+            {"id": "meeting-door", "name": "M", "zone": "meeting-rooms", "device": "door-ctl-2"},
+        ),
+        ("/plans", {"id": "meetings", "name": "Meetings", "zones": ["lobby", "meeting-rooms"]}),
+    ]:
+        answer(client.post(path, json=body, headers=admin), 201)
+
+    def ada_at_the_meeting_door() -> Verdict:
+        return at_door(gateway.policy(), space.ADA_BADGE, "meeting-door", "door-ctl-2")
+
+    assert ada_at_the_meeting_door().reason is Reason.WRONG_ZONE
+
+    answer(client.patch(f"/members/{space.ada}", json={"plan": "meetings"}, headers=admin))
+
+    verdict = ada_at_the_meeting_door()
+    assert (verdict.granted, verdict.unlock_seconds, verdict.member_id) == (True, 5.0, space.ada)
+    assert at_door(gateway.policy(), space.ADA_BADGE, OFFICE_DOOR).reason is Reason.WRONG_ZONE
+
+
+def test_the_docs_and_the_openapi_schema_are_served(client: TestClient) -> None:
+    docs = client.get("/docs")
+    schema = answer(client.get("/openapi.json"))
+
+    assert docs.status_code == 200
+    assert docs.headers["content-type"].startswith("text/html")
+    assert "/openapi.json" in docs.text
+    assert schema["info"]["title"] == "Varco gateway"
+    assert set(schema["paths"]) == {
+        "/healthz",
+        "/zones",
+        "/plans",
+        "/devices",
+        "/doors",
+        "/members",
+        "/members/{member_id}",
+        "/badges",
+        "/badges/{badge_id}",
+        "/access-events",
+    }
+    scheme = schema["components"]["securitySchemes"]["HTTPBearer"]
+    assert (scheme["type"], scheme["scheme"]) == ("http", "bearer")
