@@ -54,6 +54,7 @@ class Link:
         self._pending: dict[str, asyncio.Future[Decision]] = {}
         self.connected = asyncio.Event()
         self.rejected = 0
+        self.foreign = 0
 
     def topic(self, channel: Channel) -> str:
         return protocol.topic(self._config.site, self._config.device_id, channel)
@@ -185,14 +186,20 @@ class Link:
 
     def _on_message(self, message: aiomqtt.Message) -> None:
         raw = message.payload if isinstance(message.payload, bytes | bytearray) else b""
-        if message.topic.matches(self.topic(Channel.ALLOWLIST)):
+        topic = message.topic.value
+        if topic == self.topic(Channel.ALLOWLIST):
             self._cache.update(bytes(raw))
+            return
+        if topic != self.topic(Channel.DECISION):
+            # A broker with per-device ACLs never sends these; the demo's embedded one does.
+            self.foreign += 1
+            log.debug("ignored a message on %s, not one of this device's topics", topic)
             return
         try:
             decision = protocol.decode_as(Decision, bytes(raw))
         except PayloadError as exc:
             self.rejected += 1
-            log.warning("rejected decision on %s: %s", message.topic.value, exc)
+            log.warning("rejected decision on %s: %s", topic, exc)
             return
         future = self._pending.get(decision.event_id)
         if future is not None and not future.done():

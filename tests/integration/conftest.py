@@ -13,8 +13,9 @@ import aiomqtt
 import pytest
 from sqlalchemy import select
 
-from edge_agent.agent import Agent, Outcome
+from edge_agent.agent import Agent
 from edge_agent.config import BrokerConfig, DoorConfig, EdgeConfig
+from edge_agent.door import Outcome
 from edge_agent.readers import SimulatedReader
 from gateway.service import Gateway
 from gateway.settings import Settings

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, update
 
-from edge_agent.agent import Outcome
+from edge_agent.door import Outcome
 from edge_agent.readers import SimulatedReader
 from gateway.service import Gateway
 from gateway.store import Store

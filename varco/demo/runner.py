@@ -107,6 +107,8 @@ async def _run(options: DemoOptions, mqtt_port: int, data_dir: Path, seeded: See
 
     rng = random.Random(options.seed)
     summary = Summary(gateway.occupancy)
+    if gateway.ingest is not None:
+        gateway.ingest.observers.append(summary.on_message)
 
     def device(device_id: str) -> dict[str, Any]:
         return {
@@ -161,7 +163,10 @@ async def _run(options: DemoOptions, mqtt_port: int, data_dir: Path, seeded: See
 
 def _door(door: str) -> DoorConfig:
     relay, contact = DOOR_PINS[door]
-    return DoorConfig(id=door, relay_pin=relay, contact_pin=contact, unlock_seconds=3.0)
+    # A short held-open time, so that the odd member who props the door shows the alarm.
+    return DoorConfig(
+        id=door, relay_pin=relay, contact_pin=contact, unlock_seconds=3.0, held_open_seconds=5.0
+    )
 
 
 def _desks() -> list[PressureMatDeskConfig]:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import random
 
-from edge_agent.agent import Agent, Outcome
+from edge_agent.agent import Agent
 from edge_agent.config import PressureMatDeskConfig
+from edge_agent.door import Outcome
 from edge_agent.readers import SimulatedReader
 from varco.demo.space import CARDS
 
@@ -41,7 +42,9 @@ class People:
         pin = agent.pin_factory.pin(contact)
         await asyncio.sleep(self._rng.uniform(0.3, 0.8))
         pin.drive_high()  # the reed switch opens with the door
-        await asyncio.sleep(self._rng.uniform(1.0, 2.0))
+        # Now and then someone props the door open past its held-open time.
+        propped = self._rng.random() < 0.08
+        await asyncio.sleep(self._rng.uniform(6.0, 7.0) if propped else self._rng.uniform(1.0, 2.0))
         pin.drive_low()
 
     async def sit_and_leave(self) -> None:
@@ -53,7 +56,7 @@ class People:
             if not isinstance(desk.config, PressureMatDeskConfig):
                 continue
             pin = self._desks.pin_factory.pin(desk.config.pin)
-            if desk.sensor.is_closed:
+            if desk.sensor.occupied:
                 pin.drive_high()
             else:
                 pin.drive_low()

@@ -7,9 +7,12 @@ from collections import Counter
 from datetime import datetime
 from typing import TextIO
 
-from edge_agent.agent import Outcome
+from edge_agent.door import Outcome
 from gateway.occupancy import Occupancy
 from varco.demo.space import CARDS, DESKS
+from varco.protocol import DoorEvent, DoorState, Payload, Topic
+
+ALARMS = frozenset({DoorState.FORCED_OPEN, DoorState.HELD_OPEN, DoorState.TAMPER})
 
 
 class Summary:
@@ -31,6 +34,11 @@ class Summary:
             self.denied[outcome.reason] += 1
             verdict = f"denied ({outcome.reason})"
         self._print(f"{_clock()}  {outcome.door:<12} {holder:<24} {verdict}")
+
+    def on_message(self, topic: Topic, payload: Payload) -> None:
+        """Show door alarms as the gateway receives them."""
+        if isinstance(payload, DoorEvent) and payload.state in ALARMS:
+            self._print(f"{_clock()}  {payload.door:<12} ALARM: {payload.state.value}")
 
     def tally(self) -> str:
         denied = sum(self.denied.values())

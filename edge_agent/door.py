@@ -1,0 +1,172 @@
+"""A door: reader, relay, reed switch, exit button, LEDs and buzzer, and its decisions.
+
+On a tap the door asks the gateway; without an answer in time it decides from the cached
+allow-list (or its fail mode) and records the tap as decided offline.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from edge_agent.cache import AllowlistCache, OfflineVerdict
+from edge_agent.config import DoorConfig
+from edge_agent.door_monitor import DoorMonitor
+from edge_agent.hardware import Contact, DoorRelay, Indicator, PinFactory
+from edge_agent.link import Link
+from edge_agent.outbox import Outbox
+from edge_agent.readers import Reader, open_reader
+from varco import protocol
+from varco.protocol import Channel, Credential, DoorEvent, DoorState, OfflineDecision, Tap
+
+log = logging.getLogger(__name__)
+
+
+def new_event_id() -> str:
+    """Make an event id here, where the event happened (DESIGN invariant 2)."""
+    return uuid.uuid4().hex
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What the door did about one tap, for logs, tests and the demo."""
+
+    door: str
+    uid: str
+    event_id: str
+    granted: bool
+    reason: str
+    answered: bool  # False when the door decided without the gateway
+
+
+class Door:
+    """One door's hardware and its tap-to-unlock logic; create it inside the running loop."""
+
+    def __init__(
+        self,
+        config: DoorConfig,
+        link: Link,
+        outbox: Outbox,
+        cache: AllowlistCache,
+        pin_factory: PinFactory,
+    ) -> None:
+        self.config = config
+        self._link = link
+        self._outbox = outbox
+        self._cache = cache
+        self.outcomes: list[Callable[[Outcome], None]] = []
+        self.reader: Reader = open_reader(config.reader)
+        self.relay = DoorRelay(
+            config.relay_pin, active_high=config.relay_active_high, pin_factory=pin_factory
+        )
+        self.indicator = Indicator(
+            config.green_led_pin, config.red_led_pin, config.buzzer_pin, pin_factory=pin_factory
+        )
+        self.contact: Contact | None = None
+        self.monitor: DoorMonitor | None = None
+        if config.contact_pin is not None:
+            self.contact = Contact(
+                config.contact_pin, on_change=self._on_contact, pin_factory=pin_factory
+            )
+            closed = self.contact.is_closed
+            self.monitor = DoorMonitor(config.held_open_seconds, self._on_state, closed=closed)
+            # The contact reports changes only: say where the door starts.
+            self._on_state(DoorState.CLOSED if closed else DoorState.OPENED)
+        self.exit_button: Contact | None = None
+        if config.exit_button_pin is not None:
+            self.exit_button = Contact(
+                config.exit_button_pin, on_change=self._on_exit_button, pin_factory=pin_factory
+            )
+
+    async def serve(self) -> None:
+        """Turn every card at the reader into a decision and, if granted, an unlock."""
+        while True:
+            uid = await self.reader.read()
+            await self.tap(uid)
+
+    async def tap(self, uid: str) -> Outcome:
+        """Decide on a card presented at this door, and act on the decision."""
+        tap = Tap(
+            event_id=new_event_id(),
+            door=self.config.id,
+            credential=Credential(value=uid),
+            at=protocol.utcnow(),
+        )
+        answer = await self._link.ask(tap, self.config.decision_timeout_seconds)
+        decision = answer.decision
+        if decision is not None:
+            granted, reason, seconds = decision.granted, decision.reason, decision.unlock_seconds
+        else:
+            verdict = self._cache.decide(
+                self.config.id,
+                tap.credential,
+                fail_mode=self.config.fail_mode,
+                unlock_seconds=self.config.unlock_seconds,
+            )
+            granted, reason, seconds = verdict.granted, verdict.reason, verdict.unlock_seconds
+            self._record_offline(tap, answer.seq, verdict)
+        if granted:
+            self._unlock(seconds)
+            self.indicator.granted(seconds)
+        else:
+            self.indicator.denied()
+        outcome = Outcome(
+            self.config.id, uid, tap.event_id, granted, reason.value, decision is not None
+        )
+        for listener in self.outcomes:
+            listener(outcome)
+        return outcome
+
+    def _unlock(self, seconds: float) -> None:
+        self.relay.pulse(seconds)
+        if self.monitor is not None:
+            self.monitor.authorise(seconds)
+
+    def _record_offline(self, tap: Tap, seq: int, verdict: OfflineVerdict) -> None:
+        # The tap waits in the outbox; rewrite it with what the door decided, or, if it has
+        # already left, send the decided version after it (the gateway keeps the door's word).
+        offline = tap.model_copy(
+            update={
+                "offline": OfflineDecision(
+                    granted=verdict.granted,
+                    reason=verdict.reason,
+                    allowlist_version=verdict.allowlist_version,
+                )
+            }
+        )
+        if not self._outbox.replace(seq, protocol.encode(offline)):
+            self._link.send(Channel.TAP, offline)
+        log.warning(
+            "door %s: no decision in %.2fs; decided offline: %s (%s)",
+            self.config.id,
+            self.config.decision_timeout_seconds,
+            "granted" if verdict.granted else "denied",
+            verdict.reason.value,
+        )
+
+    def _on_contact(self, closed: bool) -> None:
+        if self.monitor is not None:
+            self.monitor.contact(closed)
+
+    def _on_exit_button(self, pressed: bool) -> None:
+        # Leaving needs no badge; the unlock window keeps the opening from being "forced".
+        if pressed:
+            self._unlock(self.config.unlock_seconds)
+
+    def _on_state(self, state: DoorState) -> None:
+        event = DoorEvent(
+            event_id=new_event_id(), door=self.config.id, state=state, at=protocol.utcnow()
+        )
+        self._link.send(Channel.DOOR, event)
+        if state in (DoorState.FORCED_OPEN, DoorState.HELD_OPEN):
+            log.warning("door %s: %s", self.config.id, state.value)
+
+    def close(self) -> None:
+        self.reader.close()
+        self.relay.close()
+        self.indicator.close()
+        for part in (self.monitor, self.contact, self.exit_button):
+            if part is not None:
+                part.close()
