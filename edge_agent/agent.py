@@ -16,7 +16,7 @@ from edge_agent.hardware import PinFactory, mock_factory
 from edge_agent.link import Link
 from edge_agent.outbox import Outbox
 from varco import protocol
-from varco.protocol import Channel, DeskEvent
+from varco.protocol import Channel, Command, CommandAction, DeskEvent
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +64,8 @@ class Agent:
             bytes.fromhex(key.get_secret_value()) if key else None,
         )
         self.link = Link(config, self.outbox, self.cache, started_at=protocol.utcnow())
+        self.link.on_command = self._on_command
+        self.link.on_allowlist = self._on_allowlist
         self.doors: dict[str, Door] = {}
         self.desks: dict[str, Desk] = {}
 
@@ -87,6 +89,27 @@ class Agent:
                     tasks.create_task(door.serve(), name=f"door-{door.config.id}")
                 if ready is not None:
                     ready.set()
+
+    def _on_command(self, command: Command) -> None:
+        doors = (
+            [self.doors[command.door]]
+            if command.door in self.doors
+            else list(self.doors.values())
+            if command.door is None
+            else []
+        )
+        if not doors:
+            log.warning("command %s names an unknown door %r", command.command_id, command.door)
+        for door in doors:
+            if command.action is CommandAction.UNLOCK:
+                door.unlock(command.seconds)
+            else:
+                door.identify()
+        log.info("command %s: %s %s", command.command_id, command.action.value, command.door)
+
+    def _on_allowlist(self) -> None:
+        for door in self.doors.values():
+            door.apply_lockdown()
 
     async def _heartbeat(self) -> None:
         while True:

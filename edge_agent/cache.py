@@ -10,12 +10,13 @@ import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from varco import protocol
-from varco.protocol import Allowlist, Credential, PayloadError, Reason
+from varco.protocol import Allowlist, Credential, PayloadError, Reason, refusal_reason
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,7 @@ class AllowlistCache:
         self._key = key
         self.clock = clock  # what "now" is when checking expiry; tests move it forward
         self._current: Allowlist | None = None
-        self._sets: dict[str, frozenset[str]] = {}
+        self._zone: tzinfo = UTC
         self.rejected = 0
         self._load()
 
@@ -82,13 +83,28 @@ class AllowlistCache:
                 return OfflineVerdict(True, Reason.FAIL_SAFE, unlock_seconds, version)
             return OfflineVerdict(False, Reason.NO_ALLOWLIST, 0.0, version)
         entry = allowlist.doors.get(door)
-        digest = protocol.credential_digest(self._key, credential)
-        if entry is not None and digest in self._sets.get(door, frozenset()):
-            return OfflineVerdict(True, Reason.GRANTED, entry.unlock_seconds, allowlist.version)
-        return OfflineVerdict(False, Reason.NOT_IN_ALLOWLIST, 0.0, allowlist.version)
+        version = allowlist.version
+        if entry is not None and entry.locked_down:
+            return OfflineVerdict(False, Reason.LOCKDOWN, 0.0, version)
+        schedule_id = (
+            entry.credentials.get(protocol.credential_digest(self._key, credential))
+            if entry is not None
+            else None
+        )
+        schedule = allowlist.schedules.get(schedule_id) if schedule_id is not None else None
+        if entry is None or schedule is None:
+            return OfflineVerdict(False, Reason.NOT_IN_ALLOWLIST, 0.0, version)
+        refusal = schedule.check(self.clock(), self._zone, allowlist.closures)
+        if refusal is not None:
+            return OfflineVerdict(False, refusal_reason(refusal, credential.kind), 0.0, version)
+        return OfflineVerdict(True, Reason.GRANTED, entry.unlock_seconds, version)
 
     def _use(self, allowlist: Allowlist) -> None:
-        self._sets = {door: frozenset(e.credentials) for door, e in allowlist.doors.items()}
+        try:
+            self._zone = ZoneInfo(allowlist.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            log.error("allow-list time zone %r unknown here; using UTC", allowlist.timezone)
+            self._zone = UTC
         self._current = allowlist
 
     def _load(self) -> None:

@@ -115,9 +115,41 @@ class Door:
         outcome = Outcome(
             self.config.id, uid, tap.event_id, granted, reason.value, decision is not None
         )
+        log.info(
+            "door %s: %s %s (%s)",
+            self.config.id,
+            uid,
+            "granted" if granted else "denied",
+            reason.value,
+        )
         for listener in self.outcomes:
             listener(outcome)
         return outcome
+
+    def unlock(self, seconds: float | None = None) -> None:
+        """Open the door now (an operator's remote unlock)."""
+        if self.locked_down:
+            log.warning("door %s: remote unlock refused: the door is locked down", self.config.id)
+            return
+        self._unlock(seconds or self.config.unlock_seconds)
+        self.indicator.granted(seconds or self.config.unlock_seconds)
+
+    def identify(self) -> None:
+        """Blink and beep, so that someone at the wall can tell which door this is."""
+        self.indicator.granted(3.0)
+
+    @property
+    def locked_down(self) -> bool:
+        """Whether the newest allow-list says this door is locked down."""
+        allowlist = self._cache.current
+        entry = allowlist.doors.get(self.config.id) if allowlist else None
+        return bool(entry and entry.locked_down)
+
+    def apply_lockdown(self) -> None:
+        """Relock at once if a new allow-list locked this door down."""
+        if self.locked_down and self.relay.is_unlocked:
+            self.relay.lock()
+            log.warning("door %s: locked down; relocked", self.config.id)
 
     def _unlock(self, seconds: float) -> None:
         self.relay.pulse(seconds)

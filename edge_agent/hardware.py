@@ -56,6 +56,13 @@ class DoorRelay:
         self._device.on()
         self._relock = asyncio.get_running_loop().create_task(self._lock_after(seconds))
 
+    def lock(self) -> None:
+        """Relock now, whatever time was left."""
+        if self._relock is not None:
+            self._relock.cancel()
+            self._relock = None
+        self._device.off()
+
     async def _lock_after(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
         self._device.off()

@@ -15,9 +15,9 @@ import aiomqtt
 from edge_agent.cache import AllowlistCache
 from edge_agent.config import EdgeConfig
 from edge_agent.errors import NotConnectedError
-from edge_agent.outbox import Outbox
+from edge_agent.outbox import Entry, Outbox
 from varco import __version__, protocol, transport
-from varco.protocol import Channel, Decision, DeviceState, PayloadError, Status, Tap
+from varco.protocol import Channel, Command, Decision, DeviceState, PayloadError, Status, Tap
 
 log = logging.getLogger(__name__)
 
@@ -52,9 +52,13 @@ class Link:
         self._clock = clock
         self._client: aiomqtt.Client | None = None
         self._pending: dict[str, asyncio.Future[Decision]] = {}
+        self._express: set[int] = set()
+        self._sending: set[asyncio.Task[None]] = set()
         self.connected = asyncio.Event()
         self.rejected = 0
         self.foreign = 0
+        self.on_command: Callable[[Command], None] | None = None
+        self.on_allowlist: Callable[[], None] | None = None
 
     def topic(self, channel: Channel) -> str:
         return protocol.topic(self._config.site, self._config.device_id, channel)
@@ -103,6 +107,7 @@ class Link:
                 async with client:
                     await client.subscribe(self.topic(Channel.DECISION), qos=1)
                     await client.subscribe(self.topic(Channel.ALLOWLIST), qos=1)
+                    await client.subscribe(self.topic(Channel.COMMAND), qos=1)
                     self._client = client
                     self.connected.set()
                     backoff = 0.2
@@ -153,11 +158,13 @@ class Link:
         return self._outbox.put(channel, protocol.encode(payload))
 
     async def _forward(self) -> None:
-        # One event at a time, oldest first, each removed only once the broker has it.
+        # One event at a time, oldest first, each removed only once the broker has it. Taps
+        # being sent on the express lane (``ask``) are skipped while they are in flight.
         while True:
             await self.connected.wait()
+            self._outbox.expect()
             # Read after the wait: a tap decided offline meanwhile has been rewritten.
-            entry = self._outbox.oldest()
+            entry = self._outbox.oldest(excluding=self._express)
             if entry is None:
                 await self._outbox.wait()
                 continue
@@ -171,11 +178,20 @@ class Link:
 
     async def ask(self, tap: Tap, wait_seconds: float) -> Answer:
         """Send a tap through the outbox and wait up to ``wait_seconds`` for its decision."""
-        seq = self.send(Channel.TAP, tap)
+        data = protocol.encode(tap)
+        seq = self._outbox.put(Channel.TAP, data)
         if not self.connected.is_set():
             return Answer(None, seq)  # no point waiting: decide offline at once
         future: asyncio.Future[Decision] = asyncio.get_running_loop().create_future()
         self._pending[tap.event_id] = future
+        # A member at the door does not queue behind desk events: the tap leaves at once, and
+        # stays in the outbox until the broker has it, as every event does.
+        self._express.add(seq)
+        task = asyncio.get_running_loop().create_task(
+            self._express_send(Entry(seq, Channel.TAP, data))
+        )
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
         try:
             async with asyncio.timeout(wait_seconds):
                 return Answer(await future, seq)
@@ -184,11 +200,39 @@ class Link:
         finally:
             self._pending.pop(tap.event_id, None)
 
+    async def _express_send(self, entry: Entry) -> None:
+        try:
+            await self._publish(entry.channel, entry.payload)
+            self._outbox.remove(entry)
+        except NotConnectedError:
+            pass  # the forwarder sends it after the reconnect
+        finally:
+            self._express.discard(entry.seq)
+            self._outbox.nudge()
+
+    def _on_command(self, raw: bytes) -> None:
+        try:
+            command = protocol.decode_as(Command, raw)
+        except PayloadError as exc:
+            self.rejected += 1
+            log.warning("rejected command: %s", exc)
+            return
+        if self._clock() >= command.expires_at:
+            # An unlock queued while we were away must not open the door hours later.
+            log.warning("command %s expired at %s; ignored", command.command_id, command.expires_at)
+            return
+        if self.on_command is not None:
+            self.on_command(command)
+
     def _on_message(self, message: aiomqtt.Message) -> None:
         raw = message.payload if isinstance(message.payload, bytes | bytearray) else b""
         topic = message.topic.value
         if topic == self.topic(Channel.ALLOWLIST):
-            self._cache.update(bytes(raw))
+            if self._cache.update(bytes(raw)) and self.on_allowlist is not None:
+                self.on_allowlist()
+            return
+        if topic == self.topic(Channel.COMMAND):
+            self._on_command(bytes(raw))
             return
         if topic != self.topic(Channel.DECISION):
             # A broker with per-device ACLs never sends these; the demo's embedded one does.

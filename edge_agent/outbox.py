@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
+from edge_agent.errors import EdgeError
 from varco.protocol import Channel
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,10 @@ CREATE TABLE IF NOT EXISTS outbox (
 """
 
 
+class OutboxError(EdgeError, OSError):
+    """The outbox file cannot be opened (a state folder that is not writable, say)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Entry:
     seq: int
@@ -45,11 +50,14 @@ class Outbox:
     """A bounded FIFO of encoded events on disk; a context manager that closes the file."""
 
     def __init__(self, path: Path, *, max_events: int = 100_000) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute(_SCHEMA)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute(_SCHEMA)
+        except (OSError, sqlite3.Error) as exc:
+            raise OutboxError(f"cannot open the outbox {path}: {exc}") from exc
         self._max = max_events
         self._depth: int = self._db.execute("SELECT count(*) FROM outbox").fetchone()[0]
         self._waiting = asyncio.Event()
@@ -85,10 +93,13 @@ class Outbox:
         cursor = self._db.execute("UPDATE outbox SET payload = ? WHERE seq = ?", (payload, seq))
         return cursor.rowcount == 1
 
-    def oldest(self) -> Entry | None:
-        """Return the event that leaves next, or ``None``."""
+    def oldest(self, excluding: set[int] | frozenset[int] = frozenset()) -> Entry | None:
+        """Return the event that leaves next (skipping ``excluding``), or ``None``."""
+        marks = ",".join("?" * len(excluding))
+        where = f"WHERE seq NOT IN ({marks})" if excluding else ""
         row = self._db.execute(
-            "SELECT seq, channel, payload FROM outbox ORDER BY seq LIMIT 1"
+            f"SELECT seq, channel, payload FROM outbox {where} ORDER BY seq LIMIT 1",  # noqa: S608
+            tuple(excluding),
         ).fetchone()
         if row is None:
             return None
@@ -106,11 +117,17 @@ class Outbox:
         self._depth -= cursor.rowcount
         return cursor.rowcount == 1
 
-    async def wait(self) -> None:
-        """Wait until something is put in."""
+    def expect(self) -> None:
+        """Start watching for news: a ``wait`` after this returns on any later ``put``."""
         self._waiting.clear()
-        if self._depth == 0:
-            await self._waiting.wait()
+
+    def nudge(self) -> None:
+        """Wake a ``wait``: something changed that the forwarder should look at again."""
+        self._waiting.set()
+
+    async def wait(self) -> None:
+        """Wait for a ``put`` or a ``nudge`` since the last ``expect``."""
+        await self._waiting.wait()
 
     def _drop_one(self) -> None:
         row = (

@@ -1,8 +1,12 @@
-"""Allow-lists: who may open each device's doors, published retained for deciding offline.
+"""Allow-lists: who may open each device's doors, and when, published retained for offline use.
 
-``build`` is pure: the policy snapshot in, one ``Allowlist`` per door controller out. The
-publisher republishes a device's list when its content changes, when it is half-way to expiry,
-and after every reconnect (a broker without persistence forgets retained messages).
+``build`` is pure: the policy snapshot in, one ``Allowlist`` per door controller out. Each
+credential carries the schedule (windows, validity, closures) that says when it opens the door,
+so a door offline decides as the gateway would, hours included. Anti-passback needs to know who
+is inside, which a door alone does not: offline, it is not enforced.
+
+The publisher republishes a device's list when its content changes, when it is half-way to
+expiry, and after every reconnect (a broker without persistence forgets retained messages).
 """
 
 from __future__ import annotations
@@ -17,9 +21,9 @@ from datetime import datetime, timedelta
 
 import aiomqtt
 
-from gateway.access import Policy, decide
+from gateway.access import DoorRule, Policy
 from varco import protocol
-from varco.protocol import Allowlist, Channel, Credential, DoorAllowlist
+from varco.protocol import Allowlist, Channel, Credential, CredentialKind, DoorAllowlist, Schedule
 
 log = logging.getLogger(__name__)
 
@@ -33,40 +37,76 @@ class Issued:
     fingerprint: str
 
 
+class _Schedules:
+    """Gives each distinct schedule a short id, the same id for the same schedule."""
+
+    def __init__(self) -> None:
+        self.by_id: dict[str, Schedule] = {}
+        self._ids: dict[str, str] = {}
+
+    def id_of(self, schedule: Schedule) -> str:
+        key = schedule.model_dump_json()
+        if key not in self._ids:
+            self._ids[key] = f"s{len(self._ids)}"
+            self.by_id[self._ids[key]] = schedule
+        return self._ids[key]
+
+
 def build(policy: Policy, *, issued_at: datetime, ttl: timedelta) -> dict[str, Issued]:
-    """Return, per device with doors, the allow-list the policy implies right now."""
+    """Return, per device with doors, the allow-list the policy implies."""
     version = int(issued_at.timestamp() * 1000)
-    doors_by_device: dict[str, dict[str, DoorAllowlist]] = {}
+    doors_by_device: dict[str, list[DoorRule]] = {}
     for door in policy.doors.values():
-        device = policy.devices.get(door.device) if door.device else None
-        if device is None:
-            continue
-        digests = sorted(
-            protocol.credential_digest(device.allowlist_key, credential)
-            for credential in _credentials(policy)
-            # The same rules as online, so a door offline admits exactly whom it would online.
-            if decide(policy, device=device.id, door=door.id, credential=credential).granted
-        )
-        doors_by_device.setdefault(device.id, {})[door.id] = DoorAllowlist(
-            unlock_seconds=door.unlock_seconds, credentials=digests
-        )
+        if door.device is not None and door.device in policy.devices:
+            doors_by_device.setdefault(door.device, []).append(door)
     issued: dict[str, Issued] = {}
-    for device_id, doors in doors_by_device.items():
+    for device_id, doors in sorted(doors_by_device.items()):
         device = policy.devices[device_id]
-        content = "|".join(
-            f"{door}:{entry.unlock_seconds}:{','.join(entry.credentials)}"
-            for door, entry in sorted(doors.items())
+        site = policy.site_of(doors[0])
+        schedules = _Schedules()
+        entries = {
+            door.id: _door_entry(policy, door, device.allowlist_key, schedules)
+            for door in sorted(doors, key=lambda d: d.id)
+        }
+        content = Allowlist(
+            version=0,
+            issued_at=issued_at,
+            expires_at=issued_at,
+            timezone=str(site.timezone),
+            closures=policy.closures_at(site.id),
+            schedules=schedules.by_id,
+            doors=entries,
         )
-        allowlist = Allowlist(
-            version=version, issued_at=issued_at, expires_at=issued_at + ttl, doors=doors
-        )
-        fingerprint = hashlib.sha256(content.encode()).hexdigest()
+        # The fingerprint ignores the version and times: only a change of content republishes.
+        fingerprint = hashlib.sha256(
+            content.model_dump_json(exclude={"version", "issued_at", "expires_at"}).encode()
+        ).hexdigest()
+        allowlist = content.model_copy(update={"version": version, "expires_at": issued_at + ttl})
         issued[device_id] = Issued(device.site, allowlist, fingerprint)
     return issued
 
 
-def _credentials(policy: Policy) -> list[Credential]:
-    return [Credential(value=uid) for uid in policy.badges]
+def _door_entry(policy: Policy, door: DoorRule, key: bytes, schedules: _Schedules) -> DoorAllowlist:
+    if policy.is_locked_down(door):
+        return DoorAllowlist(unlock_seconds=door.unlock_seconds, locked_down=True, credentials={})
+    credentials: dict[str, str] = {}
+    # Sorted, so that the same content always numbers its schedules the same way.
+    for badge in sorted(policy.badges.values(), key=lambda b: b.uid):
+        member = policy.members.get(badge.member_id)
+        if member is None or not badge.active or not member.active:
+            continue
+        schedule = policy.member_schedule(member, door.zone)
+        if schedule is not None:
+            digest = protocol.credential_digest(key, Credential(value=badge.uid))
+            credentials[digest] = schedules.id_of(schedule)
+    for guest_pass in sorted(policy.passes.values(), key=lambda p: p.code):
+        schedule = policy.pass_schedule(guest_pass, door.id)
+        if schedule is not None:
+            credential = Credential(kind=CredentialKind.PASS, value=guest_pass.code)
+            credentials[protocol.credential_digest(key, credential)] = schedules.id_of(schedule)
+    return DoorAllowlist(
+        unlock_seconds=door.unlock_seconds, credentials=dict(sorted(credentials.items()))
+    )
 
 
 class AllowlistPublisher:

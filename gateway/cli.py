@@ -14,15 +14,24 @@ from gateway.store.models import Role
 from gateway.store.tokens import issue_token
 
 
-def create_admin_token(name: str) -> int:
-    """Create an admin token and print it; it cannot be shown again."""
+def create_token(name: str, role: Role) -> int:
+    """Create an API token with ``role`` and print it; it cannot be shown again."""
     settings = Settings()
     with Store(settings.database_url) as store:
-        store.create_schema()
+        store.upgrade()
         with store.session() as session:
-            token = issue_token(session, name=name, role=Role.ADMIN)
+            token = issue_token(session, name=name, role=role)
     print(token)
-    print(f"admin token {name!r} created; it is shown only once.", file=sys.stderr)
+    print(f"{role.value} token {name!r} created; it is shown only once.", file=sys.stderr)
+    return 0
+
+
+def upgrade() -> int:
+    """Migrate the database to the newest schema and say so."""
+    settings = Settings()
+    with Store(settings.database_url) as store:
+        store.upgrade()
+    print("the database schema is up to date", file=sys.stderr)
     return 0
 
 

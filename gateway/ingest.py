@@ -75,6 +75,7 @@ class Ingest:
         self.counters: Counter[str] = Counter()
         self.observers: list[Observer] = []
         self.on_connect: list[Callable[[], None]] = []
+        self.inside: dict[int, str] = {}
         # Built once; each message is then a lookup (unknown channels never reach here).
         self._handlers: dict[Channel, Callable[[Topic, Any, Ack], None]] = {
             Channel.TAP: self._on_tap,
@@ -161,8 +162,15 @@ class Ingest:
             return
         decision = self._recent.get(tap.event_id)
         if decision is None:
+            policy = self._policy()
+            now = protocol.utcnow()
             verdict = decide(
-                self._policy(), device=topic.device, door=tap.door, credential=tap.credential
+                policy,
+                device=topic.device,
+                door=tap.door,
+                credential=tap.credential,
+                at=now,
+                inside=self.inside,
             )
             decision = Decision(
                 event_id=tap.event_id,
@@ -171,9 +179,11 @@ class Ingest:
                 reason=verdict.reason,
                 unlock_seconds=verdict.unlock_seconds,
                 display_name=verdict.display_name,
-                decided_at=protocol.utcnow(),
+                decided_at=now,
             )
             self._remember(decision)
+            if verdict.granted and verdict.member_id is not None:
+                self._passed(policy, tap.door, verdict.member_id)
             self.counters["granted" if decision.granted else "denied"] += 1
             row = {
                 "event_id": tap.event_id,
@@ -200,6 +210,18 @@ class Ingest:
             ack(False)
         else:
             self._writer.submit(Record("access", row, ack))
+
+    def _passed(self, policy: Policy, door_id: str, member_id: int) -> None:
+        # Anti-passback: remember who is inside which zone. Kept in this replica's memory;
+        # with several replicas each sees only the taps it decided (see the README).
+        door = policy.doors[door_id]
+        zone = policy.zones.get(door.zone)
+        if zone is None or not zone.anti_passback:
+            return
+        if door.direction == "in":
+            self.inside[member_id] = zone.id
+        elif self.inside.get(member_id) == zone.id:
+            del self.inside[member_id]
 
     def _on_offline_tap(self, topic: Topic, tap: Tap, ack: Ack) -> None:
         # The door already acted; record what it did, and who it was, without deciding again.

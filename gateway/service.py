@@ -6,19 +6,27 @@ import asyncio
 import contextlib
 import logging
 import threading
+import uuid
 from datetime import timedelta
 from types import TracebackType
 
+import aiomqtt
+
 from gateway.access import Policy
 from gateway.allowlists import AllowlistPublisher
+from gateway.errors import GatewayError
 from gateway.ingest import Ingest, IngestOptions
 from gateway.occupancy import Occupancy
 from gateway.settings import Settings
 from gateway.store import Store
 from gateway.store.policy import load_policy
 from gateway.store.writer import EventWriter
+from varco import protocol
+from varco.protocol import Channel, Command, CommandAction
 
 log = logging.getLogger(__name__)
+
+COMMAND_LIFETIME = timedelta(seconds=30)
 
 
 class Gateway:
@@ -66,13 +74,64 @@ class Gateway:
             self._loop.call_soon_threadsafe(self.allowlists.changed)
         return policy
 
+    async def send_command(
+        self,
+        device_id: str,
+        action: CommandAction,
+        *,
+        door: str | None = None,
+        seconds: float | None = None,
+    ) -> str:
+        """Send a command to a device; return its id. Raise ``GatewayError`` if it cannot go."""
+        device = self._policy.devices.get(device_id)
+        if device is None or self.ingest is None:
+            raise GatewayError(f"device {device_id!r} cannot be reached")
+        now = protocol.utcnow()
+        command = Command(
+            command_id=uuid.uuid4().hex,
+            action=action,
+            door=door,
+            seconds=seconds,
+            issued_at=now,
+            # A command not delivered within this is dropped by the device, not run late.
+            expires_at=now + COMMAND_LIFETIME,
+        )
+        try:
+            await self.ingest.publish(
+                protocol.topic(device.site, device_id, Channel.COMMAND), protocol.encode(command)
+            )
+        except aiomqtt.MqttError as exc:
+            raise GatewayError(f"the broker is unreachable: {exc}") from None
+        log.info("command %s sent to %s: %s %s", command.command_id, device_id, action, door)
+        return command.command_id
+
+    def send_command_from_thread(
+        self,
+        device_id: str,
+        action: CommandAction,
+        *,
+        door: str | None = None,
+        seconds: float | None = None,
+    ) -> str:
+        """``send_command`` for the API's worker threads: wait for the broker's answer."""
+        if self._loop is None:
+            raise GatewayError("the gateway is not running")
+        future = asyncio.run_coroutine_threadsafe(
+            self.send_command(device_id, action, door=door, seconds=seconds), self._loop
+        )
+        try:
+            return future.result(timeout=COMMAND_LIFETIME.total_seconds())
+        except TimeoutError:
+            future.cancel()
+            raise GatewayError("the broker did not acknowledge the command in time") from None
+
     async def _publish_retained(self, topic: str, data: bytes) -> None:
         assert self.ingest is not None
         await self.ingest.publish(topic, data, retain=True)
 
     async def __aenter__(self) -> Gateway:
         self._loop = asyncio.get_running_loop()
-        await asyncio.to_thread(self.store.create_schema)
+        await asyncio.to_thread(self.store.upgrade)
         await asyncio.to_thread(self.reload_policy)
         self._tasks.append(asyncio.create_task(self.writer.run(), name="event-writer"))
         self._tasks.append(asyncio.create_task(self._refresh_policy(), name="policy-refresh"))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -52,6 +54,29 @@ class Settings(BaseSettings):
             "How long a door may trust its cached allow-list without hearing from the gateway; "
             "lists are reissued at half this age."
         ),
+    )
+
+    provisioning: Literal["none", "dynsec"] = Field(
+        default="none",
+        description=(
+            "'dynsec': creating a device also creates its broker identity through Mosquitto's "
+            "dynamic-security plugin, and revoking it disables that identity; the gateway's "
+            "MQTT account needs the varco-gateway role (deploy/mosquitto/README.md). 'none': "
+            "an open broker, as in the demo; devices get no credentials."
+        ),
+    )
+    provisioning_timeout_seconds: float = Field(
+        default=5.0, gt=0, le=60, description="How long to wait for the broker's dynsec answer"
+    )
+    device_broker_host: str | None = Field(
+        default=None,
+        description=(
+            "The broker host written into a device's configuration, as the Pis reach it; "
+            "mqtt_host when unset"
+        ),
+    )
+    device_broker_port: int | None = Field(
+        default=None, ge=1, le=65535, description="The devices' broker port; mqtt_port when unset"
     )
 
     def broker(self) -> BrokerAddress:

@@ -14,6 +14,7 @@ from gateway.store.models import (
     MemberStatus,
     Plan,
     Role,
+    Site,
     Zone,
 )
 from gateway.store.tokens import issue_token
@@ -43,6 +44,7 @@ def make_space(store: Store) -> Space:
     """Create zones, plans, a door controller with two doors, members and badges."""
     store.create_schema()
     with store.session() as session:
+        session.add(Site(id=SITE, name="Test site", timezone="UTC"))
         lobby = Zone(id="lobby", name="Lobby")
         offices = Zone(id="offices", name="Private offices")
         session.add_all(

@@ -16,6 +16,8 @@ from typing import Any
 from varco import __version__
 
 EXIT_USAGE = 2
+# gateway.store.models.Role, spelled here so that `varco --help` needs no gateway install.
+ROLES = ("admin", "operator", "viewer")
 
 
 def _positive(value: str) -> float:
@@ -58,10 +60,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     gateway.add_argument("--host", help="API address (default: VARCO_API_HOST or 127.0.0.1)")
     gateway.add_argument("--port", type=_port, help="API port (default: VARCO_API_PORT or 8000)")
-    gateway.add_argument(
+    once = gateway.add_mutually_exclusive_group()
+    once.add_argument(
+        "--create-token",
+        metavar="NAME",
+        help="create an API token called NAME with --role, print it once, and exit",
+    )
+    once.add_argument(
         "--create-admin-token",
         metavar="NAME",
-        help="create an admin API token called NAME, print it once, and exit",
+        help="the same as --create-token NAME --role admin",
+    )
+    once.add_argument(
+        "--upgrade",
+        action="store_true",
+        help="migrate the database to the newest schema and exit (the gateway also does so "
+        "when it starts)",
+    )
+    gateway.add_argument(
+        "--role",
+        choices=ROLES,
+        help="what the token may do: admin changes anything, operator reads, locks down and "
+        "unlocks doors, viewer reads",
     )
 
     edge = commands.add_parser(
@@ -112,25 +132,48 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _gateway(args: argparse.Namespace) -> int:
+    if (args.role is None) != (args.create_token is None):
+        print(
+            f"varco gateway: --create-token NAME goes with --role {{{','.join(ROLES)}}}",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     # Imported here so that a Pi with only the [edge] extra can run `varco edge`.
-    from gateway.cli import create_admin_token, serve  # noqa: PLC0415
+    from gateway.cli import create_token, serve, upgrade  # noqa: PLC0415
+    from gateway.store.models import Role  # noqa: PLC0415
 
+    if args.upgrade:
+        return upgrade()
     if args.create_admin_token:
-        return create_admin_token(args.create_admin_token)
+        return create_token(args.create_admin_token, Role.ADMIN)
+    if args.create_token:
+        return create_token(args.create_token, Role(args.role))
     return serve(host=args.host, port=args.port)
 
 
 def _edge(args: argparse.Namespace) -> int:
     from edge_agent.agent import Agent  # noqa: PLC0415
     from edge_agent.config import load_config  # noqa: PLC0415
-    from edge_agent.errors import ConfigError  # noqa: PLC0415
+    from edge_agent.errors import ConfigError, EdgeError  # noqa: PLC0415
 
     try:
         config = load_config(args.config)
     except ConfigError as exc:
         print(f"varco edge: invalid configuration:\n{exc}", file=sys.stderr)
         return EXIT_USAGE
-    asyncio.run(_until_signalled(Agent(config).run()))
+    try:
+        asyncio.run(_until_signalled(Agent(config).run()))
+    except EdgeError as exc:
+        print(f"varco edge: {exc}", file=sys.stderr)
+        return 1
+    except BaseExceptionGroup as group:
+        # A reader that cannot be opened, a state folder that cannot be written: say which.
+        failures = group.subgroup(EdgeError)
+        if failures is None:
+            raise
+        for failure in failures.exceptions:
+            print(f"varco edge: {failure}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -7,14 +7,32 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from gateway.api import access_events, badges, devices, doors, health, members, plans, zones
+from gateway.api import (
+    access_events,
+    audit,
+    badges,
+    closures,
+    devices,
+    doors,
+    health,
+    lockdowns,
+    members,
+    passes,
+    plans,
+    sites,
+    zones,
+)
 from gateway.service import Gateway
 from varco import __version__
 
 DESCRIPTION = """
-Manage a coworking space's members, badges, plans, zones, doors and devices, and read its
-access log. Every endpoint but `/healthz` needs `Authorization: Bearer <token>`; create the
-first admin token with `varco gateway --create-admin-token`.
+Manage a coworking space: sites (and their time zones), zones, plans with their opening hours,
+members and their badges, guest passes, holidays and closures, doors and the devices that drive
+them; lock down a door, a zone or a site, open a door from afar, and read the access log.
+
+Every endpoint but `/healthz` needs `Authorization: Bearer <token>`. Roles: **admin** changes
+anything; **operator** reads, locks down and unlocks doors; **viewer** reads. Create the first
+admin token with `varco gateway --create-admin-token NAME`.
 """
 
 
@@ -30,6 +48,20 @@ def create_app(gateway: Gateway) -> FastAPI:
     app = FastAPI(
         title="Varco gateway", version=__version__, description=DESCRIPTION, lifespan=lifespan
     )
-    for module in (health, members, badges, plans, zones, doors, devices, access_events):
+    for module in (
+        health,
+        sites,
+        zones,
+        plans,
+        members,
+        badges,
+        passes,
+        closures,
+        devices,
+        doors,
+        lockdowns,
+        access_events,
+        audit,
+    ):
         app.include_router(module.router)
     return app

@@ -1,4 +1,4 @@
-"""Dependencies shared by the routers: the gateway, a SQL session, the caller's role."""
+"""Dependencies shared by the routers: the gateway, a SQL session, the caller and their role."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from gateway.service import Gateway
+from gateway.store import audit
 from gateway.store.models import Role
-from gateway.store.tokens import role_of
+from gateway.store.tokens import Identity, identity_of
 
 _bearer = HTTPBearer(auto_error=False, description="An API token, e.g. `vk_...`")
 
@@ -33,24 +34,30 @@ def get_session(gateway: GatewayDep) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
-def get_role(
+def get_identity(
     session: SessionDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Role:
+) -> Identity:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
             "missing bearer token: send 'Authorization: Bearer <token>'",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    role = role_of(session, credentials.credentials)
-    if role is None:
+    identity = identity_of(session, credentials.credentials)
+    if identity is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
             "invalid or revoked token",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    return role
+    # The request's session is the endpoint's too: whatever it changes is logged as this caller's.
+    audit.set_actor(session, identity)
+    return identity
+
+
+def get_role(identity: Annotated[Identity, Depends(get_identity)]) -> Role:
+    return identity.role
 
 
 def require_admin(role: Annotated[Role, Depends(get_role)]) -> Role:
@@ -59,5 +66,13 @@ def require_admin(role: Annotated[Role, Depends(get_role)]) -> Role:
     return role
 
 
+def require_operator(role: Annotated[Role, Depends(get_role)]) -> Role:
+    if role not in (Role.ADMIN, Role.OPERATOR):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, f"role {role.value!r} may not do this")
+    return role
+
+
+IdentityDep = Annotated[Identity, Depends(get_identity)]
 ReaderDep = Annotated[Role, Depends(get_role)]
+OperatorDep = Annotated[Role, Depends(require_operator)]
 AdminDep = Annotated[Role, Depends(require_admin)]

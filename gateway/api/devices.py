@@ -2,20 +2,43 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated
+from collections.abc import Callable, Coroutine
+from datetime import UTC, datetime
+from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, HTTPException, status
-from pydantic import BaseModel, ConfigDict, Field
+import anyio.from_thread
+from fastapi import APIRouter, HTTPException, Path, status
+from pydantic import BaseModel, ConfigDict, Field, computed_field
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from gateway.api.deps import AdminDep, ReaderDep, SessionDep
+from gateway.api.deps import AdminDep, GatewayDep, ReaderDep, SessionDep
 from gateway.api.fields import Name
 from gateway.api.pages import Page, PageDep, paginate
-from gateway.store.models import Device, DeviceKind
+from gateway.provisioning import (
+    BrokerConflictError,
+    BrokerUnavailableError,
+    Credentials,
+    Provisioner,
+    ProvisioningError,
+    hash_password,
+    new_credentials,
+    render_config,
+)
+from gateway.store.models import Device, DeviceKind, new_allowlist_key
 from varco.protocol import ID_PATTERN
 
 router = APIRouter(prefix="/devices", tags=["devices"])
+
+T = TypeVar("T")
+
+DeviceId = Annotated[str, Path(pattern=ID_PATTERN, examples=["door-ctl-1"])]
+
+# What the broker's answers mean to an API client; never a 500.
+BROKER_ERRORS: dict[int | str, dict[str, Any]] = {
+    502: {"description": "The broker refused the change; the detail is its reason"},
+    503: {"description": "The broker is unreachable or did not answer; nothing was changed"},
+}
 
 
 class DeviceIn(BaseModel):
@@ -37,7 +60,13 @@ class DeviceOut(BaseModel):
     last_status_at: datetime | None
     allowlist_version: int | None = Field(description="The allow-list the device holds")
     outbox_depth: int | None = Field(description="Events waiting on the device for the broker")
+    revoked_at: datetime | None = Field(description="When the device was revoked")
     created_at: datetime
+
+    @computed_field(description="A revoked device may no longer connect to the broker")  # type: ignore[prop-decorator]
+    @property
+    def revoked(self) -> bool:
+        return self.revoked_at is not None
 
 
 class DeviceCreated(DeviceOut):
@@ -47,17 +76,78 @@ class DeviceCreated(DeviceOut):
             "(allowlist_key). Shown only in this answer."
         )
     )
+    mqtt_username: str | None = Field(
+        description=(
+            "The device's broker username: its id. Null when the gateway does not provision "
+            "broker identities (VARCO_PROVISIONING=none)."
+        )
+    )
+    mqtt_password: str | None = Field(
+        description="The device's broker password. Shown only in this answer; kept hashed."
+    )
+    config_yaml: str = Field(
+        description=(
+            "The device's configuration file, with its broker account and allow-list key: "
+            "install it as /etc/varco/edge.yaml (mode 0600). Shown only in this answer."
+        )
+    )
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=DeviceCreated)
-def create_device(body: DeviceIn, session: SessionDep, _: AdminDep) -> Device:
-    """Register a device."""
+@router.post(
+    "", status_code=status.HTTP_201_CREATED, response_model=DeviceCreated, responses=BROKER_ERRORS
+)
+def create_device(
+    body: DeviceIn, session: SessionDep, gateway: GatewayDep, _: AdminDep
+) -> DeviceCreated:
+    """Register a device, give it a broker identity, and return its configuration file."""
     if session.get(Device, body.id) is not None:
         raise HTTPException(status.HTTP_409_CONFLICT, f"device {body.id!r} already exists")
-    device = Device(id=body.id, site=body.site, kind=body.kind, name=body.name or "")
+    # End the read before waiting on the broker: no transaction stays open across it.
+    session.rollback()
+    settings = gateway.settings
+    provisioner = Provisioner.from_settings(settings)
+    credentials: Credentials | None = None
+    if provisioner is not None:
+        credentials = new_credentials(body.id)
+        _at_broker(provisioner.provision, credentials)
+    device = Device(
+        id=body.id,
+        site=body.site,
+        kind=body.kind,
+        name=body.name or "",
+        allowlist_key=new_allowlist_key(),
+        mqtt_password_hash=hash_password(credentials.password) if credentials else None,
+    )
     session.add(device)
-    session.commit()
-    return device
+    try:
+        session.commit()
+    except SQLAlchemyError as exc:
+        session.rollback()
+        # The row is not there, so neither may the broker identity be.
+        if provisioner is not None:
+            anyio.from_thread.run(provisioner.deprovision, body.id)
+        if isinstance(exc, IntegrityError):
+            raise HTTPException(
+                status.HTTP_409_CONFLICT, f"device {body.id!r} already exists"
+            ) from exc
+        raise
+    config = render_config(
+        device_id=device.id,
+        site=device.site,
+        allowlist_key=device.allowlist_key,
+        broker_host=settings.device_broker_host or settings.mqtt_host,
+        broker_port=settings.device_broker_port or settings.mqtt_port,
+        credentials=credentials,
+    )
+    return DeviceCreated.model_validate(
+        {
+            **DeviceOut.model_validate(device).model_dump(exclude={"revoked"}),
+            "allowlist_key": device.allowlist_key,
+            "mqtt_username": credentials.username if credentials else None,
+            "mqtt_password": credentials.password if credentials else None,
+            "config_yaml": config,
+        }
+    )
 
 
 @router.get("", response_model=Page[DeviceOut])
@@ -65,3 +155,46 @@ def list_devices(session: SessionDep, page: PageDep, _: ReaderDep) -> Page[Devic
     """List devices with their last reported status."""
     rows, total = paginate(session, select(Device).order_by(Device.id), page)
     return Page(items=[DeviceOut.model_validate(r) for r in rows], total=total, **page.model_dump())
+
+
+@router.get("/{device_id}", response_model=DeviceOut)
+def get_device(device_id: DeviceId, session: SessionDep, _: ReaderDep) -> DeviceOut:
+    """Show one device with its last reported status."""
+    return DeviceOut.model_validate(_get(session, device_id))
+
+
+@router.post("/{device_id}/revoke", response_model=DeviceOut, responses=BROKER_ERRORS)
+def revoke_device(
+    device_id: DeviceId, session: SessionDep, gateway: GatewayDep, _: AdminDep
+) -> DeviceOut:
+    """Revoke a device: the broker disconnects it and refuses it from now on."""
+    device = _get(session, device_id)
+    if device.revoked_at is not None:
+        raise HTTPException(status.HTTP_409_CONFLICT, f"device {device_id!r} is already revoked")
+    provisioner = Provisioner.from_settings(gateway.settings)
+    if provisioner is not None:
+        # Broker first: if it fails, nothing is marked; disabling twice is harmless on retry.
+        _at_broker(provisioner.revoke, device_id)
+    device.revoked_at = datetime.now(UTC)
+    session.commit()
+    gateway.reload_policy()
+    return DeviceOut.model_validate(device)
+
+
+def _get(session: SessionDep, device_id: str) -> Device:
+    device = session.get(Device, device_id)
+    if device is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no device {device_id!r}")
+    return device
+
+
+def _at_broker(call: Callable[[T], Coroutine[Any, Any, None]], argument: T) -> None:
+    # Endpoints run in a worker thread; the broker client runs on the app's event loop.
+    try:
+        anyio.from_thread.run(call, argument)
+    except BrokerConflictError as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
+    except BrokerUnavailableError as exc:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from exc
+    except ProvisioningError as exc:
+        raise HTTPException(status.HTTP_502_BAD_GATEWAY, str(exc)) from exc

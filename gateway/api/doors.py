@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, status
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
-from gateway.api.deps import AdminDep, GatewayDep, ReaderDep, SessionDep
-from gateway.api.fields import Name
+from gateway.api.deps import AdminDep, GatewayDep, OperatorDep, ReaderDep, SessionDep
+from gateway.api.fields import IdPath, Name
 from gateway.api.pages import Page, PageDep, paginate
-from gateway.store.models import Device, DeviceKind, Door, Zone
-from varco.protocol import ID_PATTERN
+from gateway.errors import GatewayError
+from gateway.store import audit
+from gateway.store.models import AuditAction, Device, DeviceKind, Door, Zone
+from varco.protocol import ID_PATTERN, CommandAction
 
 router = APIRouter(prefix="/doors", tags=["doors"])
 
@@ -24,6 +26,31 @@ class DoorIn(BaseModel):
     zone: Annotated[str, Field(pattern=ID_PATTERN, examples=["lobby"])]
     device: Annotated[str | None, Field(pattern=ID_PATTERN, examples=["door-ctl-1"])] = None
     unlock_seconds: Annotated[float, Field(gt=0, le=300, examples=[5.0])] = 5.0
+    direction: Annotated[
+        Literal["in", "out"],
+        Field(description="'out' for an exit reader: leaving the zone (anti-passback)"),
+    ] = "in"
+
+
+class DoorPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: Name | None = None
+    unlock_seconds: Annotated[float, Field(gt=0, le=300)] | None = None
+    direction: Literal["in", "out"] | None = None
+
+
+class UnlockIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    seconds: Annotated[float, Field(gt=0, le=300, description="default: the door's own")] | None = (
+        None
+    )
+
+
+class Unlocked(BaseModel):
+    door: str
+    device: str
+    command_id: str
+    seconds: float
 
 
 class DoorOut(BaseModel):
@@ -32,6 +59,8 @@ class DoorOut(BaseModel):
     zone: str
     device: str | None
     unlock_seconds: float
+    direction: str
+    locked_down: bool
     state: str | None
 
     @classmethod
@@ -42,6 +71,8 @@ class DoorOut(BaseModel):
             zone=d.zone_id,
             device=d.device_id,
             unlock_seconds=d.unlock_seconds,
+            direction=d.direction,
+            locked_down=d.locked_down,
             state=d.state,
         )
 
@@ -59,6 +90,10 @@ def create_door(body: DoorIn, session: SessionDep, gateway: GatewayDep, _: Admin
             raise HTTPException(
                 status.HTTP_422_UNPROCESSABLE_CONTENT, f"device: no device {body.device!r}"
             )
+        if device.revoked_at is not None:
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_CONTENT, f"device: {body.device!r} is revoked"
+            )
         if device.kind is not DeviceKind.DOOR_CONTROLLER:
             raise HTTPException(
                 status.HTTP_422_UNPROCESSABLE_CONTENT,
@@ -70,6 +105,8 @@ def create_door(body: DoorIn, session: SessionDep, gateway: GatewayDep, _: Admin
         zone_id=body.zone,
         device_id=body.device,
         unlock_seconds=body.unlock_seconds,
+        direction=body.direction,
+        locked_down=False,
     )
     session.add(door)
     session.commit()
@@ -82,3 +119,59 @@ def list_doors(session: SessionDep, page: PageDep, _: ReaderDep) -> Page[DoorOut
     """List doors with their last reported state."""
     rows, total = paginate(session, select(Door).order_by(Door.id), page)
     return Page(items=[DoorOut.of(r) for r in rows], total=total, **page.model_dump())
+
+
+def _get(session: SessionDep, door_id: str) -> Door:
+    door = session.get(Door, door_id)
+    if door is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no door {door_id!r}")
+    return door
+
+
+@router.patch("/{door_id}", response_model=DoorOut)
+def update_door(
+    door_id: IdPath, body: DoorPatch, session: SessionDep, gateway: GatewayDep, _: AdminDep
+) -> DoorOut:
+    """Rename a door, change its unlock time or its direction."""
+    door = _get(session, door_id)
+    if body.name is not None:
+        door.name = body.name
+    if body.unlock_seconds is not None:
+        door.unlock_seconds = body.unlock_seconds
+    if body.direction is not None:
+        door.direction = body.direction
+    session.commit()
+    gateway.reload_policy()
+    return DoorOut.of(door)
+
+
+@router.post("/{door_id}/unlock", response_model=Unlocked, status_code=status.HTTP_202_ACCEPTED)
+def unlock_door(
+    door_id: IdPath, body: UnlockIn, session: SessionDep, gateway: GatewayDep, _: OperatorDep
+) -> Unlocked:
+    """Open a door now, from afar (an operator letting in a courier)."""
+    policy = gateway.policy()
+    door = policy.doors.get(door_id)
+    if door is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no door {door_id!r}")
+    if door.device is None:
+        raise HTTPException(status.HTTP_409_CONFLICT, f"door {door_id!r} has no controller")
+    if policy.is_locked_down(door):
+        raise HTTPException(status.HTTP_409_CONFLICT, f"door {door_id!r} is locked down")
+    seconds = body.seconds or door.unlock_seconds
+    try:
+        command_id = gateway.send_command_from_thread(
+            door.device, CommandAction.UNLOCK, door=door_id, seconds=seconds
+        )
+    except GatewayError as exc:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from None
+    # Who opened which door, and when: a remote unlock changes no row, so it is logged as such.
+    audit.record(
+        session,
+        action=AuditAction.COMMAND,
+        entity="door",
+        entity_id=door_id,
+        details={"command": "unlock", "seconds": seconds, "command_id": command_id},
+    )
+    session.commit()
+    return Unlocked(door=door_id, device=door.device, command_id=command_id, seconds=seconds)

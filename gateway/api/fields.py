@@ -44,3 +44,4 @@ def path_id(what: str) -> object:
 
 
 IdFilter = Annotated[str | None, Query(pattern=ID_PATTERN, max_length=64)]
+IdPath = Annotated[str, Path(pattern=ID_PATTERN, max_length=64, description="The id")]

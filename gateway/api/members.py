@@ -6,11 +6,11 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, status
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, model_validator
 from sqlalchemy import select
 
 from gateway.api.deps import AdminDep, GatewayDep, ReaderDep, SessionDep
-from gateway.api.fields import IdFilter, Name, path_id
+from gateway.api.fields import IdFilter, Instant, Name, path_id
 from gateway.api.pages import Page, PageDep, paginate
 from gateway.store.models import Member, MemberStatus, Plan
 from varco.protocol import ID_PATTERN
@@ -27,6 +27,13 @@ class MemberIn(BaseModel):
     email: Annotated[EmailStr | None, Field(examples=["ada@example.org"])] = None
     plan: PlanId
     status: MemberStatus = MemberStatus.ACTIVE
+    valid_from: Annotated[Instant | None, Field(description="Membership starts")] = None
+    valid_until: Annotated[Instant | None, Field(description="Membership ends")] = None
+
+    @model_validator(mode="after")
+    def _a_period_that_ends_after_it_starts(self) -> MemberIn:
+        _check_period(self.valid_from, self.valid_until)
+        return self
 
 
 class MemberPatch(BaseModel):
@@ -34,6 +41,8 @@ class MemberPatch(BaseModel):
     name: MemberName | None = None
     plan: PlanId | None = None
     status: Annotated[MemberStatus | None, Field(examples=["suspended"])] = None
+    valid_from: Instant | None = None
+    valid_until: Instant | None = None
 
 
 class MemberOut(BaseModel):
@@ -42,6 +51,8 @@ class MemberOut(BaseModel):
     email: str | None
     plan: str
     status: MemberStatus
+    valid_from: datetime | None
+    valid_until: datetime | None
     created_at: datetime
 
     @classmethod
@@ -52,8 +63,15 @@ class MemberOut(BaseModel):
             email=m.email,
             plan=m.plan_id,
             status=m.status,
+            valid_from=m.valid_from,
+            valid_until=m.valid_until,
             created_at=m.created_at,
         )
+
+
+def _check_period(valid_from: datetime | None, valid_until: datetime | None) -> None:
+    if valid_from is not None and valid_until is not None and valid_until <= valid_from:
+        raise ValueError("valid_until must be after valid_from")
 
 
 def _check_plan(session: SessionDep, plan: str) -> None:
@@ -76,7 +94,14 @@ def create_member(
     _check_plan(session, body.plan)
     if body.email and session.scalar(select(Member.id).where(Member.email == body.email)):
         raise HTTPException(status.HTTP_409_CONFLICT, f"email {body.email!r} already in use")
-    member = Member(name=body.name, email=body.email, plan_id=body.plan, status=body.status)
+    member = Member(
+        name=body.name,
+        email=body.email,
+        plan_id=body.plan,
+        status=body.status,
+        valid_from=body.valid_from,
+        valid_until=body.valid_until,
+    )
     session.add(member)
     session.commit()
     gateway.reload_policy()
@@ -126,6 +151,15 @@ def update_member(
         member.name = body.name
     if body.status is not None:
         member.status = body.status
+    fields = body.model_fields_set
+    if "valid_from" in fields:
+        member.valid_from = body.valid_from
+    if "valid_until" in fields:
+        member.valid_until = body.valid_until
+    try:
+        _check_period(member.valid_from, member.valid_until)
+    except ValueError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"valid_until: {exc}") from None
     session.commit()
     gateway.reload_policy()
     return MemberOut.of(member)

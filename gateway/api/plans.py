@@ -1,22 +1,59 @@
-"""Plans: what a member pays for, and so which zones they may enter."""
+"""Plans: what a member pays for, and so which zones they may enter, and when."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, status
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from gateway.api.deps import AdminDep, GatewayDep, ReaderDep, SessionDep
-from gateway.api.fields import Name
+from gateway.api.fields import IdPath, Name
 from gateway.api.pages import Page, PageDep, paginate
-from gateway.store.models import Plan, Zone
+from gateway.store.models import AccessWindow, Plan, Zone
 from varco.protocol import ID_PATTERN
+from varco.protocol.schedule import Clock, minutes
 
 router = APIRouter(prefix="/plans", tags=["plans"])
 
 ZoneId = Annotated[str, Field(pattern=ID_PATTERN)]
+Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+DAYS: tuple[Day, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class WindowIn(BaseModel):
+    """Open ``zone`` (or every zone of the plan, if null) on ``days`` from ``start`` to ``end``.
+
+    Times are the site's local wall-clock time; an ``end`` not after ``start`` runs past
+    midnight (``fri 22:00-02:00`` ends on Saturday at 02:00).
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "zone": None,
+                    "days": ["mon", "tue", "wed", "thu", "fri"],
+                    "start": "08:00",
+                    "end": "20:00",
+                }
+            ]
+        },
+    )
+    zone: ZoneId | None = None
+    days: Annotated[list[Day], Field(min_length=1, max_length=7)]
+    start: Clock
+    end: Clock
+
+    @field_validator("end")
+    @classmethod
+    def _not_empty(cls, end: str, info: object) -> str:
+        if getattr(info, "data", {}).get("start") == end:
+            raise ValueError("end equals start: a zone without windows is open at any hour")
+        return end
 
 
 class PlanIn(BaseModel):
@@ -24,33 +61,108 @@ class PlanIn(BaseModel):
     id: Annotated[str, Field(pattern=ID_PATTERN, examples=["hot-desk"])]
     name: Annotated[Name, Field(examples=["Hot desk"])]
     zones: Annotated[list[ZoneId], Field(max_length=100, examples=[["lobby", "open-space"]])]
+    windows: Annotated[
+        list[WindowIn],
+        Field(max_length=64, description="No windows: the plan's zones are open at any hour"),
+    ] = []
+    open_on_closures: Annotated[
+        bool, Field(description="true for 24/7 plans: open on holidays and closures too")
+    ] = False
+
+
+class PlanPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: Name | None = None
+    zones: Annotated[list[ZoneId], Field(max_length=100)] | None = None
+    windows: Annotated[list[WindowIn], Field(max_length=64)] | None = None
+    open_on_closures: bool | None = None
+
+
+class WindowOut(BaseModel):
+    zone: str | None
+    days: list[Day]
+    start: str
+    end: str
 
 
 class PlanOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
     id: str
     name: str
     zones: list[str]
+    windows: list[WindowOut]
+    open_on_closures: bool
 
     @classmethod
     def of(cls, plan: Plan) -> PlanOut:
-        return cls(id=plan.id, name=plan.name, zones=sorted(z.id for z in plan.zones))
+        return cls(
+            id=plan.id,
+            name=plan.name,
+            zones=sorted(z.id for z in plan.zones),
+            windows=[
+                WindowOut(
+                    zone=w.zone_id,
+                    days=[DAYS[d] for d in range(7) if w.days & (1 << d)],
+                    start=f"{w.start_minute // 60:02d}:{w.start_minute % 60:02d}",
+                    end=f"{w.end_minute // 60:02d}:{w.end_minute % 60:02d}",
+                )
+                for w in plan.windows
+            ],
+            open_on_closures=plan.open_on_closures,
+        )
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=PlanOut)
-def create_plan(body: PlanIn, session: SessionDep, gateway: GatewayDep, _: AdminDep) -> PlanOut:
-    """Create a plan that opens the doors of ``zones``."""
-    if session.get(Plan, body.id) is not None:
-        raise HTTPException(status.HTTP_409_CONFLICT, f"plan {body.id!r} already exists")
+def _zones(session: Session, ids: list[str]) -> list[Zone]:
     zones = []
-    for zone_id in dict.fromkeys(body.zones):
+    for zone_id in dict.fromkeys(ids):
         zone = session.get(Zone, zone_id)
         if zone is None:
             raise HTTPException(
                 status.HTTP_422_UNPROCESSABLE_CONTENT, f"zones: no zone {zone_id!r}"
             )
         zones.append(zone)
-    plan = Plan(id=body.id, name=body.name, zones=zones)
+    return zones
+
+
+def _windows(windows: list[WindowIn], zones: list[Zone]) -> list[AccessWindow]:
+    zone_ids = {zone.id for zone in zones}
+    rows = []
+    for n, window in enumerate(windows):
+        if window.zone is not None and window.zone not in zone_ids:
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_CONTENT,
+                f"windows.{n}.zone: {window.zone!r} is not one of the plan's zones",
+            )
+        rows.append(
+            AccessWindow(
+                zone_id=window.zone,
+                days=sum(1 << DAYS.index(day) for day in set(window.days)),
+                start_minute=minutes(window.start),
+                end_minute=minutes(window.end),
+            )
+        )
+    return rows
+
+
+def _get(session: Session, plan_id: str) -> Plan:
+    plan = session.get(Plan, plan_id)
+    if plan is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no plan {plan_id!r}")
+    return plan
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=PlanOut)
+def create_plan(body: PlanIn, session: SessionDep, gateway: GatewayDep, _: AdminDep) -> PlanOut:
+    """Create a plan that opens the doors of ``zones``, at the hours of ``windows``."""
+    if session.get(Plan, body.id) is not None:
+        raise HTTPException(status.HTTP_409_CONFLICT, f"plan {body.id!r} already exists")
+    zones = _zones(session, body.zones)
+    plan = Plan(
+        id=body.id,
+        name=body.name,
+        zones=zones,
+        windows=_windows(body.windows, zones),
+        open_on_closures=body.open_on_closures,
+    )
     session.add(plan)
     session.commit()
     gateway.reload_policy()
@@ -59,6 +171,38 @@ def create_plan(body: PlanIn, session: SessionDep, gateway: GatewayDep, _: Admin
 
 @router.get("", response_model=Page[PlanOut])
 def list_plans(session: SessionDep, page: PageDep, _: ReaderDep) -> Page[PlanOut]:
-    """List plans with their zones."""
+    """List plans with their zones and opening hours."""
     rows, total = paginate(session, select(Plan).order_by(Plan.id), page)
     return Page(items=[PlanOut.of(r) for r in rows], total=total, **page.model_dump())
+
+
+@router.get("/{plan_id}", response_model=PlanOut)
+def get_plan(plan_id: IdPath, session: SessionDep, _: ReaderDep) -> PlanOut:
+    """Show one plan."""
+    return PlanOut.of(_get(session, plan_id))
+
+
+@router.patch("/{plan_id}", response_model=PlanOut)
+def update_plan(
+    plan_id: IdPath,
+    body: PlanPatch,
+    session: SessionDep,
+    gateway: GatewayDep,
+    _: AdminDep,
+) -> PlanOut:
+    """Change a plan; ``zones`` and ``windows``, when given, replace the old ones."""
+    plan = _get(session, plan_id)
+    if body.name is not None:
+        plan.name = body.name
+    if body.zones is not None:
+        plan.zones = _zones(session, body.zones)
+    if body.windows is not None or body.zones is not None:
+        windows = body.windows
+        if windows is None:
+            windows = [WindowIn.model_validate(w.model_dump()) for w in PlanOut.of(plan).windows]
+        plan.windows = _windows(windows, plan.zones)
+    if body.open_on_closures is not None:
+        plan.open_on_closures = body.open_on_closures
+    session.commit()
+    gateway.reload_policy()
+    return PlanOut.of(plan)

@@ -8,8 +8,8 @@ from fastapi import APIRouter, HTTPException, status
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
-from gateway.api.deps import AdminDep, ReaderDep, SessionDep
-from gateway.api.fields import Name
+from gateway.api.deps import AdminDep, GatewayDep, ReaderDep, SessionDep
+from gateway.api.fields import IdPath, Name
 from gateway.api.pages import Page, PageDep, paginate
 from gateway.store.models import Zone
 from varco.protocol import ID_PATTERN
@@ -21,12 +21,24 @@ class ZoneIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     id: Annotated[str, Field(pattern=ID_PATTERN, examples=["open-space"])]
     name: Annotated[Name, Field(examples=["Open space"])]
+    anti_passback: Annotated[
+        bool,
+        Field(description="A member who entered must leave through an 'out' door to enter again"),
+    ] = False
+
+
+class ZonePatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: Name | None = None
+    anti_passback: bool | None = None
 
 
 class ZoneOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
     id: str
     name: str
+    anti_passback: bool
+    locked_down: bool
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=ZoneOut)
@@ -34,7 +46,7 @@ def create_zone(body: ZoneIn, session: SessionDep, _: AdminDep) -> Zone:
     """Create a zone."""
     if session.get(Zone, body.id) is not None:
         raise HTTPException(status.HTTP_409_CONFLICT, f"zone {body.id!r} already exists")
-    zone = Zone(id=body.id, name=body.name)
+    zone = Zone(id=body.id, name=body.name, anti_passback=body.anti_passback, locked_down=False)
     session.add(zone)
     session.commit()
     return zone
@@ -45,3 +57,20 @@ def list_zones(session: SessionDep, page: PageDep, _: ReaderDep) -> Page[ZoneOut
     """List zones."""
     rows, total = paginate(session, select(Zone).order_by(Zone.id), page)
     return Page(items=[ZoneOut.model_validate(r) for r in rows], total=total, **page.model_dump())
+
+
+@router.patch("/{zone_id}", response_model=ZoneOut)
+def update_zone(
+    zone_id: IdPath, body: ZonePatch, session: SessionDep, gateway: GatewayDep, _: AdminDep
+) -> Zone:
+    """Rename a zone or turn its anti-passback on or off."""
+    zone = session.get(Zone, zone_id)
+    if zone is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no zone {zone_id!r}")
+    if body.name is not None:
+        zone.name = body.name
+    if body.anti_passback is not None:
+        zone.anti_passback = body.anti_passback
+    session.commit()
+    gateway.reload_policy()
+    return zone

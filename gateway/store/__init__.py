@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
-from gateway.store.models import Base
+from gateway.store import audit, migrations
 
 
 class Store:
@@ -26,10 +26,15 @@ class Store:
         if url.startswith("sqlite"):
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        audit.watch(self._sessions)
+
+    def upgrade(self) -> None:
+        """Migrate the schema to the newest revision; safe on every start, and by replicas."""
+        migrations.upgrade(self.engine)
 
     def create_schema(self) -> None:
-        """Create every table that does not exist yet."""
-        Base.metadata.create_all(self.engine)
+        """Bring the schema up to date (kept for callers that predate migrations)."""
+        self.upgrade()
 
     @contextmanager
     def session(self) -> Iterator[Session]:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import enum
 import secrets
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Boolean,
     Column,
@@ -80,21 +82,92 @@ plan_zones = Table(
 )
 
 
+class Site(Base):
+    """A coworking location: its time zone is the one opening hours are written in."""
+
+    __tablename__ = "sites"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    locked_down: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
 class Zone(Base):
     """A part of the space behind one or more doors (lobby, open space, meeting rooms)."""
 
     __tablename__ = "zones"
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     name: Mapped[str] = mapped_column(String(120))
+    # With anti-passback, a member who entered must leave (an "out" door) before entering again.
+    anti_passback: Mapped[bool] = mapped_column(Boolean, default=False)
+    locked_down: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class Plan(Base):
-    """What a member pays for, and so which zones they may enter."""
+    """What a member pays for, and so which zones they may enter, and when."""
 
     __tablename__ = "plans"
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     name: Mapped[str] = mapped_column(String(120))
+    # A 24/7 plan opens its doors on holidays and closures too.
+    open_on_closures: Mapped[bool] = mapped_column(Boolean, default=False)
     zones: Mapped[list[Zone]] = relationship(secondary=plan_zones, lazy="selectin")
+    windows: Mapped[list[AccessWindow]] = relationship(
+        lazy="selectin", cascade="all, delete-orphan", order_by="AccessWindow.id"
+    )
+
+
+class AccessWindow(Base):
+    """A weekly time window in the site's local time during which a plan opens a zone.
+
+    A plan with no window for a zone opens it at any hour. ``end_minute <= start_minute``
+    means the window runs past midnight into the next day.
+    """
+
+    __tablename__ = "access_windows"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    plan_id: Mapped[str] = mapped_column(ForeignKey("plans.id", ondelete="CASCADE"))
+    zone_id: Mapped[str | None] = mapped_column(ForeignKey("zones.id", ondelete="CASCADE"))
+    days: Mapped[int] = mapped_column(Integer)  # bit 0 = Monday ... bit 6 = Sunday
+    start_minute: Mapped[int] = mapped_column(Integer)
+    end_minute: Mapped[int] = mapped_column(Integer)
+
+
+class Closure(Base):
+    """A holiday or closure: the space is shut for members whose plan is not 24/7."""
+
+    __tablename__ = "closures"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(120))
+    site_id: Mapped[str | None] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+guest_pass_doors = Table(
+    "guest_pass_doors",
+    Base.metadata,
+    Column("pass_id", ForeignKey("guest_passes.id", ondelete="CASCADE"), primary_key=True),
+    Column("door_id", ForeignKey("doors.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class GuestPass(Base):
+    """A time-boxed pass for a guest, issued by a member or for an event, for chosen doors."""
+
+    __tablename__ = "guest_passes"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    guest_name: Mapped[str] = mapped_column(String(120))
+    host_member_id: Mapped[int | None] = mapped_column(
+        ForeignKey("members.id", ondelete="SET NULL")
+    )
+    event: Mapped[str | None] = mapped_column(String(120))
+    valid_from: Mapped[datetime] = mapped_column(UTCDateTime)
+    valid_until: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
+    doors: Mapped[list[Door]] = relationship(secondary=guest_pass_doors, lazy="selectin")
 
 
 class Member(Base):
@@ -106,6 +179,8 @@ class Member(Base):
     status: Mapped[MemberStatus] = mapped_column(
         Enum(MemberStatus, native_enum=False, length=16), default=MemberStatus.ACTIVE
     )
+    valid_from: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    valid_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
 
 
@@ -133,6 +208,11 @@ class Device(Base):
     last_status_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     allowlist_version: Mapped[int | None] = mapped_column(BigInteger)
     outbox_depth: Mapped[int | None] = mapped_column(Integer)
+    # Our record of the broker password shown once at creation (scrypt); the broker keeps
+    # its own hash. None when the gateway does not provision broker identities.
+    mqtt_password_hash: Mapped[str | None] = mapped_column(String(160))
+    # Set once: a revoked device is disabled at the broker and stays so.
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
 
 
@@ -143,6 +223,9 @@ class Door(Base):
     zone_id: Mapped[str] = mapped_column(ForeignKey("zones.id"))
     device_id: Mapped[str | None] = mapped_column(ForeignKey("devices.id", ondelete="SET NULL"))
     unlock_seconds: Mapped[float] = mapped_column(Float, default=5.0)
+    # "in" doors lead into their zone; "out" doors (an exit reader) lead out of it.
+    direction: Mapped[str] = mapped_column(String(8), default="in")
+    locked_down: Mapped[bool] = mapped_column(Boolean, default=False)
     state: Mapped[str | None] = mapped_column(String(16))
 
 
@@ -205,3 +288,36 @@ class ApiToken(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class AuditAction(enum.StrEnum):
+    CREATE = "create"
+    UPDATE = "update"
+    DELETE = "delete"
+    COMMAND = "command"  # an act that changes no row, such as a remote unlock
+
+
+class AuditEntry(Base):
+    """One change made through the API: who made it, when, to what, and each field's old and new.
+
+    The actor is copied, not referenced: the log must outlive the token that wrote it.
+    """
+
+    __tablename__ = "audit_entries"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
+    actor: Mapped[str] = mapped_column(String(120))
+    actor_role: Mapped[Role] = mapped_column(Enum(Role, native_enum=False, length=16))
+    token_id: Mapped[int | None] = mapped_column(Integer)
+    action: Mapped[AuditAction] = mapped_column(Enum(AuditAction, native_enum=False, length=16))
+    entity: Mapped[str] = mapped_column(String(64))
+    entity_id: Mapped[str] = mapped_column(String(200))
+    # {field: {"old": ..., "new": ...}}; secret fields never appear.
+    changes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+    __table_args__ = (
+        Index("ix_audit_entries_at", "at"),
+        Index("ix_audit_entries_entity", "entity", "entity_id", "at"),
+        Index("ix_audit_entries_actor", "actor", "at"),
+    )

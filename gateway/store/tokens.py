@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -11,6 +12,15 @@ from sqlalchemy.orm import Session
 from gateway.store.models import ApiToken, Role
 
 TOKEN_PREFIX = "vk_"  # noqa: S105 - a prefix, not a secret
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """Who holds a valid token: the token's id and name, and its role."""
+
+    token_id: int
+    name: str
+    role: Role
 
 
 def hash_token(token: str) -> str:
@@ -25,11 +35,11 @@ def issue_token(session: Session, *, name: str, role: Role) -> str:
     return token
 
 
-def role_of(session: Session, token: str) -> Role | None:
-    """Return the role of a valid, unrevoked token, or ``None``."""
+def identity_of(session: Session, token: str) -> Identity | None:
+    """Return who holds a valid, unrevoked token, or ``None``."""
     row = session.scalars(
         select(ApiToken).where(
             ApiToken.token_hash == hash_token(token), ApiToken.revoked.is_(False)
         )
     ).first()
-    return row.role if row else None
+    return Identity(token_id=row.id, name=row.name, role=row.role) if row else None

@@ -145,12 +145,15 @@ def test_load_policy_builds_the_space(store: Store) -> None:
     with store.session() as session:
         policy = load_policy(session, version=7)
 
-    lobby, everywhere = frozenset({"lobby"}), frozenset({"lobby", "offices"})
     assert policy.version == 7
     assert dict(policy.members) == {
-        space.ada: MemberRule(space.ada, "Ada Lovelace", active=True, zones=everywhere),
-        space.grace: MemberRule(space.grace, "Grace Hopper", active=True, zones=lobby),
-        space.linus: MemberRule(space.linus, "Linus Torvalds", active=False, zones=lobby),
+        space.ada: MemberRule(space.ada, "Ada Lovelace", active=True, plan="private-office"),
+        space.grace: MemberRule(space.grace, "Grace Hopper", active=True, plan="hot-desk"),
+        space.linus: MemberRule(space.linus, "Linus Torvalds", active=False, plan="hot-desk"),
+    }
+    assert {plan.id: plan.zones for plan in policy.plans.values()} == {
+        "hot-desk": frozenset({"lobby"}),
+        "private-office": frozenset({"lobby", "offices"}),
     }
     assert dict(policy.badges) == {
         space.ADA_BADGE: BadgeRule(space.ADA_BADGE, space.ada, active=True),

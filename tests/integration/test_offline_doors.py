@@ -25,6 +25,7 @@ from tests.integration.conftest import (
     running_door_controller,
 )
 from varco import protocol
+from varco.protocol import Channel, DeskEvent
 
 pytestmark = pytest.mark.integration
 
@@ -135,3 +136,27 @@ async def test_with_the_gateway_down_the_door_waits_its_timeout_then_decides(
             await eventually(lambda: len(events()) == 1 and events()[0].decided_offline)
             [event] = events()
             assert (event.event_id, event.decided_offline) == (outcome.event_id, True)
+
+
+async def test_a_tap_does_not_queue_behind_a_backlog_of_events(rig: Rig) -> None:
+    rig.broker.stop()
+    await eventually(lambda: not rig.agent.link.connected.is_set())
+    for n in range(2000):  # an outage's worth of desk changes, waiting to be sent
+        rig.agent.link.send(
+            Channel.DESK,
+            DeskEvent(
+                event_id=f"backlog-{n:06d}",
+                desk="desk-1",
+                occupied=n % 2 == 0,
+                at=protocol.utcnow(),
+            ),
+        )
+    rig.broker.start()
+    await eventually(lambda: rig.agent.link.connected.is_set(), within=10)
+    assert rig.agent.outbox.depth > 1000  # the backlog is still draining
+
+    outcome, took = await timed_tap(rig, FRONT_DOOR, Space.ADA_BADGE)
+
+    assert (outcome.granted, outcome.answered) == (True, True)
+    assert took < TIMEOUT
+    await eventually(lambda: rig.agent.outbox.depth == 0, within=60)

@@ -101,3 +101,28 @@ def test_demo_says_so_when_its_port_is_taken() -> None:
 
     assert result.returncode == 1
     assert f"port {port} is in use" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        ("state_dir: /proc/varco-nowhere\n", "cannot open the outbox /proc/varco-nowhere"),
+        (
+            "doors:\n  - id: front\n    relay_pin: 17\n    reader:\n      kind: mfrc522\n",
+            "pip install 'varco[pi]'",
+        ),
+    ],
+    ids=["unwritable-state", "rc522-off-a-pi"],
+)
+def test_edge_says_in_one_line_why_it_cannot_start(
+    tmp_path: Path, extra: str, expected: str
+) -> None:
+    config = tmp_path / "edge.yaml"
+    state = "" if "state_dir" in extra else f"state_dir: {tmp_path / 'state'}\n"
+    config.write_text(f"device_id: d1\nsite: milano\npin_factory: mock\n{state}{extra}")
+
+    result = run("edge", "--config", str(config), timeout=30)
+
+    assert result.returncode == 1
+    assert expected in result.stderr
+    assert "Traceback" not in result.stderr

@@ -14,6 +14,8 @@ from varco.protocol import (
     MODELS,
     Allowlist,
     Channel,
+    Command,
+    CommandAction,
     Credential,
     CredentialKind,
     Decision,
@@ -27,8 +29,10 @@ from varco.protocol import (
     PayloadError,
     PayloadTooLargeError,
     Reason,
+    Schedule,
     Status,
     Tap,
+    Window,
     credential_digest,
     decode,
     encode,
@@ -100,23 +104,41 @@ GOLDEN: dict[Channel, tuple[Payload, bytes]] = {
         b'"uptime_seconds":12615.0,"allowlist_version":1714546800000,'
         b'"allowlist_issued_at":"2024-05-01T06:00:00Z","outbox_depth":3,"outbox_dropped":0}',
     ),
+    Channel.COMMAND: (
+        Command(
+            command_id="cmd-0000000001",
+            action=CommandAction.UNLOCK,
+            door="front-door",
+            seconds=5.0,
+            issued_at=TAPPED_AT,
+            expires_at=TAPPED_AT + timedelta(seconds=30),
+        ),
+        b'{"v":1,"command_id":"cmd-0000000001","action":"unlock","door":"front-door",'
+        b'"seconds":5.0,"issued_at":"2024-05-01T09:30:15Z","expires_at":"2024-05-01T09:30:45Z"}',
+    ),
     Channel.ALLOWLIST: (
         Allowlist(
             version=1714546800000,
             issued_at=STARTED_AT,
             expires_at=STARTED_AT + timedelta(days=1),
+            timezone="Europe/Rome",
+            schedules={
+                "s0": Schedule(windows=[Window(days=[0, 1, 2, 3, 4], start="08:00", end="18:00")])
+            },
             doors={
                 "front-door": DoorAllowlist(
                     unlock_seconds=5.0,
-                    credentials=[
-                        credential_digest(b"k" * 32, Credential(value="04A1B2C3D4")),
-                    ],
+                    credentials={
+                        credential_digest(b"k" * 32, Credential(value="04A1B2C3D4")): "s0",
+                    },
                 )
             },
         ),
         b'{"v":1,"version":1714546800000,"issued_at":"2024-05-01T06:00:00Z",'
-        b'"expires_at":"2024-05-02T06:00:00Z","doors":{"front-door":{"unlock_seconds":5.0,'
-        b'"credentials":["' + DIGEST.encode() + b'"]}}}',
+        b'"expires_at":"2024-05-02T06:00:00Z","timezone":"Europe/Rome","closures":[],'
+        b'"schedules":{"s0":{"windows":[{"days":[0,1,2,3,4],"start":"08:00","end":"18:00"}],'
+        b'"closed_on_closures":true}},"doors":{"front-door":{"unlock_seconds":5.0,'
+        b'"locked_down":false,"credentials":{"' + DIGEST.encode() + b'":"s0"}}}}',
     ),
 }
 

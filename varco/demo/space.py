@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
 from gateway.store import Store
 from gateway.store.models import (
+    AccessWindow,
     Badge,
     Device,
     DeviceKind,
@@ -16,6 +19,7 @@ from gateway.store.models import (
     MemberStatus,
     Plan,
     Role,
+    Site,
     Zone,
 )
 from gateway.store.tokens import issue_token
@@ -26,6 +30,7 @@ OFFICE_CONTROLLER = "door-ctl-office"
 DESK_NODE = "desk-node-1"
 DOORS = {"front-door": FRONT_CONTROLLER, "office-door": OFFICE_CONTROLLER}
 DESKS = tuple(f"desk-{n}" for n in range(1, 7))
+ROME = ZoneInfo("Europe/Rome")
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +50,8 @@ CARDS = (
     Card("04D4E5F6A7", "Margaret Hamilton", "private office: every door"),
     Card("04E5F6A7B8", "Linus Torvalds", "suspended: unpaid invoice"),
     Card("04F6A7B8C9", "Grace Hopper (old card)", "revoked: reported lost"),
+    Card("04A7B8C9D0", "Barbara Liskov", "day pass: it was yesterday"),
+    Card("04B8C9D0E1", "Katherine Johnson", "weekend plan: not today"),
     Card("DEADBEEF01", "a stranger", "unknown badge"),
 )
 
@@ -60,6 +67,8 @@ _MEMBERS = (
     ("Alan Turing", "hot-desk", MemberStatus.ACTIVE, [("04C3D4E5F6", True)]),
     ("Margaret Hamilton", "private-office", MemberStatus.ACTIVE, [("04D4E5F6A7", True)]),
     ("Linus Torvalds", "hot-desk", MemberStatus.SUSPENDED, [("04E5F6A7B8", True)]),
+    ("Barbara Liskov", "day-pass", MemberStatus.ACTIVE, [("04A7B8C9D0", True)]),
+    ("Katherine Johnson", "weekend", MemberStatus.ACTIVE, [("04B8C9D0E1", True)]),
 )
 
 
@@ -72,7 +81,9 @@ class Seeded:
 def seed(store: Store) -> Seeded:
     """Fill an empty store with the demo space; return an admin token and the device keys."""
     store.create_schema()
+    now = datetime.now(UTC)
     with store.session() as session:
+        session.add(Site(id=SITE, name="Varco demo space", timezone="Europe/Rome"))
         lobby = Zone(id="lobby", name="Lobby and open space")
         offices = Zone(id="private-offices", name="Private offices")
         session.add_all(
@@ -81,6 +92,21 @@ def seed(store: Store) -> Seeded:
                 offices,
                 Plan(id="hot-desk", name="Hot desk", zones=[lobby]),
                 Plan(id="private-office", name="Private office", zones=[lobby, offices]),
+                Plan(id="day-pass", name="Day pass", zones=[lobby]),
+                # Open on the one weekday furthest from today, so the demo shows outside_hours.
+                Plan(
+                    id="weekend",
+                    name="Weekend",
+                    zones=[lobby],
+                    windows=[
+                        AccessWindow(
+                            zone_id=None,
+                            days=1 << ((now.astimezone(ROME).weekday() + 3) % 7),
+                            start_minute=9 * 60,
+                            end_minute=18 * 60,
+                        )
+                    ],
+                ),
                 Device(
                     id=FRONT_CONTROLLER,
                     site=SITE,
@@ -116,7 +142,17 @@ def seed(store: Store) -> Seeded:
             ]
         )
         for name, plan, status, badges in _MEMBERS:
-            member = Member(name=name, plan_id=plan, status=status)
+            # A day pass for yesterday: the demo shows membership_expired.
+            valid = (
+                (now - timedelta(days=1), now - timedelta(hours=1)) if plan == "day-pass" else None
+            )
+            member = Member(
+                name=name,
+                plan_id=plan,
+                status=status,
+                valid_from=valid[0] if valid else None,
+                valid_until=valid[1] if valid else None,
+            )
             session.add(member)
             session.flush()
             session.add_all(

@@ -22,6 +22,7 @@ from pydantic import (
     field_validator,
 )
 
+from varco.protocol.schedule import Interval, Refusal, Schedule
 from varco.protocol.topics import ID_PATTERN, Channel
 
 # One bound for every event payload; status is larger since it carries health figures.
@@ -54,6 +55,16 @@ class Reason(enum.StrEnum):
     MEMBER_SUSPENDED = "member_suspended"
     WRONG_ZONE = "wrong_zone"
     UNKNOWN_DOOR = "unknown_door"
+    MEMBERSHIP_NOT_YET_VALID = "membership_not_yet_valid"
+    MEMBERSHIP_EXPIRED = "membership_expired"
+    OUTSIDE_HOURS = "outside_hours"
+    HOLIDAY = "holiday"
+    ANTI_PASSBACK = "anti_passback"
+    LOCKDOWN = "lockdown"
+    UNKNOWN_PASS = "unknown_pass"
+    PASS_REVOKED = "pass_revoked"
+    PASS_NOT_YET_VALID = "pass_not_yet_valid"
+    PASS_EXPIRED = "pass_expired"
     # Decided at the door, without the gateway:
     NOT_IN_ALLOWLIST = "not_in_allowlist"
     NO_ALLOWLIST = "no_allowlist"  # none cached, or expired: the door failed secure
@@ -62,7 +73,7 @@ class Reason(enum.StrEnum):
 
 class CredentialKind(enum.StrEnum):
     BADGE = "badge"
-    PASS = "pass"  # noqa: S105 - a guest pass, not a password
+    PASS = "pass"
 
 
 class DoorState(enum.StrEnum):
@@ -174,9 +185,14 @@ class Status(_Payload):
 Digest = Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]
 
 
+ScheduleId = Annotated[str, Field(pattern=r"^[a-z0-9]{1,16}$")]
+
+
 class DoorAllowlist(_Payload):
     unlock_seconds: Annotated[float, Field(gt=0, le=300)]
-    credentials: Annotated[list[Digest], Field(max_length=MAX_ALLOWLIST_CREDENTIALS)]
+    locked_down: bool = False
+    # Each credential's digest and the schedule that says when it opens this door.
+    credentials: Annotated[dict[Digest, ScheduleId], Field(max_length=MAX_ALLOWLIST_CREDENTIALS)]
 
 
 class Allowlist(_Payload):
@@ -191,9 +207,50 @@ class Allowlist(_Payload):
     version: Annotated[int, Field(ge=0)]
     issued_at: AwareDatetime
     expires_at: AwareDatetime
+    timezone: Annotated[str, Field(max_length=64, examples=["Europe/Rome"])] = "UTC"
+    closures: Annotated[list[Interval], Field(max_length=1000)] = []
+    schedules: Annotated[dict[ScheduleId, Schedule], Field(max_length=10_000)] = {}
     doors: Annotated[
         dict[Annotated[str, Field(pattern=ID_PATTERN)], DoorAllowlist], Field(max_length=64)
     ]
+
+
+class CommandAction(enum.StrEnum):
+    UNLOCK = "unlock"  # open the door now, for ``seconds``
+    IDENTIFY = "identify"  # blink and beep, to find the device on the wall
+
+
+class Command(_Payload):
+    """An operator's order to a device (gateway -> edge); ignored once ``expires_at`` passes."""
+
+    v: Literal[1] = 1
+    command_id: EventId
+    action: CommandAction
+    door: Id | None = None
+    seconds: Annotated[float, Field(gt=0, le=300)] | None = None
+    issued_at: AwareDatetime
+    expires_at: AwareDatetime
+
+
+_REFUSALS = {
+    CredentialKind.BADGE: {
+        Refusal.NOT_YET_VALID: Reason.MEMBERSHIP_NOT_YET_VALID,
+        Refusal.EXPIRED: Reason.MEMBERSHIP_EXPIRED,
+        Refusal.CLOSED: Reason.HOLIDAY,
+        Refusal.OUTSIDE_HOURS: Reason.OUTSIDE_HOURS,
+    },
+    CredentialKind.PASS: {
+        Refusal.NOT_YET_VALID: Reason.PASS_NOT_YET_VALID,
+        Refusal.EXPIRED: Reason.PASS_EXPIRED,
+        Refusal.CLOSED: Reason.HOLIDAY,
+        Refusal.OUTSIDE_HOURS: Reason.OUTSIDE_HOURS,
+    },
+}
+
+
+def refusal_reason(refusal: Refusal, kind: CredentialKind) -> Reason:
+    """Say why a schedule refused, in the words a member (or a guest) can act on."""
+    return _REFUSALS[kind][refusal]
 
 
 def credential_digest(key: bytes, credential: Credential) -> str:
@@ -202,7 +259,7 @@ def credential_digest(key: bytes, credential: Credential) -> str:
     return hmac.new(key, message, hashlib.sha256).hexdigest()[:32]
 
 
-Payload = Tap | Decision | DoorEvent | DeskEvent | Status | Allowlist
+Payload = Tap | Decision | DoorEvent | DeskEvent | Status | Allowlist | Command
 
 MODELS: dict[Channel, type[Payload]] = {
     Channel.TAP: Tap,
@@ -211,6 +268,7 @@ MODELS: dict[Channel, type[Payload]] = {
     Channel.DESK: DeskEvent,
     Channel.STATUS: Status,
     Channel.ALLOWLIST: Allowlist,
+    Channel.COMMAND: Command,
 }
 
 _LIMITS: dict[Channel, int] = {

@@ -116,3 +116,26 @@ def shared(group: str, filter_: str) -> str:
     """Wrap a filter as an MQTT shared subscription, so replicas share the load."""
     _check_id("group", group)
     return f"$share/{group}/{filter_}"
+
+
+# Mosquitto's dynamic-security plugin takes commands here and answers on the response topic;
+# the gateway uses them to give each device its broker identity.
+DYNSEC_CONTROL = "$CONTROL/dynamic-security/v1"
+DYNSEC_RESPONSE = f"{DYNSEC_CONTROL}/response"
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceGrants:
+    """The topic filters a device's broker identity may publish and subscribe to."""
+
+    publish: tuple[str, ...]
+    subscribe: tuple[str, ...]
+
+
+def device_grants(device: str) -> DeviceGrants:
+    """Build the filters that confine ``device`` to its own topics, at any site."""
+    _check_id("device", device)
+    return DeviceGrants(
+        publish=tuple(subscription(c, device=device) for c in Channel if c in EDGE_TO_GATEWAY),
+        subscribe=tuple(subscription(c, device=device) for c in Channel if c in GATEWAY_TO_EDGE),
+    )

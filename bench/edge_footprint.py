@@ -1,0 +1,417 @@
+"""The edge agent's memory and per-event cost: ``python -m bench.edge_footprint [--events N]``.
+
+The target is a Pi Zero 2 W (512 MB): the agent must stay under 40 MB resident.
+
+1. Resident memory: ``varco edge`` in a fresh interpreter (a door controller with one door
+   and three pressure-mat desks on the mock pin factory), read from ``/proc/<pid>/status`` once
+   its retained ``online`` status is on the broker; baseline: a fresh interpreter that imports
+   paho and connects one client.
+2. Import cost: what ``import edge_agent.agent`` alone makes resident, and whether gateway
+   packages (SQLAlchemy, FastAPI, influxdb-client) came in with it. They must not.
+3. Per-event cost, in this process: ``Desk.report`` -> outbox put -> forwarder publishes at
+   QoS 1 -> removed on PUBACK, CPU time and wall time per event; baseline: a bare paho client
+   publishing the same number of QoS 1 messages, each waited for (``wait_for_publish``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+import yaml
+
+from bench.bare_client import TIMEOUT_SECONDS, BareClient
+from bench.broker import Broker, private_mosquitto
+from bench.figures import ratio
+from edge_agent.agent import Agent
+from edge_agent.config import EdgeConfig
+from edge_agent.outbox import Outbox
+from varco import protocol
+from varco.protocol import Channel, DeviceState, PayloadError, Status
+
+TARGET_MB = 40.0
+SITE = "bench-site"
+DEVICE = "door-ctl-bench"
+DESKS = ("desk-1", "desk-2", "desk-3")
+WARMUP = 50
+SETTLE_SECONDS = 1.0  # let a started process finish what it does after connecting
+GATEWAY_PACKAGES = ("sqlalchemy", "fastapi", "uvicorn", "influxdb_client", "gateway")
+
+# Runs in a fresh interpreter: what a bare paho client makes resident.
+BARE_PAHO = """
+import sys, threading
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+connected = threading.Event()
+client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-bare-paho")
+client.on_connect = lambda *args: connected.set()
+client.connect(sys.argv[1], int(sys.argv[2]))
+client.loop_start()
+if not connected.wait(10):
+    sys.exit("no CONNACK")
+print("ready", flush=True)
+sys.stdin.read()
+"""
+
+# Run in a fresh interpreter; each prints its own pid's /proc status and loaded modules.
+REPORT = """
+import json, sys
+print(json.dumps({"status": open("/proc/self/status").read(), "modules": sorted(sys.modules)}))
+"""
+INTERPRETER_ONLY = REPORT
+# ``varco edge`` as ``python -m varco`` runs it, with ``import dns`` failing as if not installed.
+WITHOUT_DNSPYTHON = (
+    "import sys; sys.modules['dns'] = None; from varco.cli import main; sys.exit(main())"
+)
+IMPORT_ONLY = "import edge_agent.agent\n" + REPORT
+
+
+@dataclass(frozen=True, slots=True)
+class Memory:
+    """A process's resident memory in MB (10^6 bytes), from ``/proc/<pid>/status``.
+
+    ``anon_mb`` is the process's own heap and stacks; ``file_mb`` is pages of mapped files
+    (the interpreter, shared libraries), which the kernel may share and drop under pressure.
+    """
+
+    rss_mb: float
+    anon_mb: float
+    file_mb: float
+    peak_mb: float
+
+
+def memory_of(pid: int) -> Memory:
+    """Read a live process's resident memory."""
+    return parse_status(Path(f"/proc/{pid}/status").read_text())
+
+
+def parse_status(text: str) -> Memory:
+    """Read resident memory from the text of a ``/proc/<pid>/status`` file."""
+    fields: dict[str, float] = {}
+    for line in text.splitlines():
+        name, _, value = line.partition(":")
+        if name in ("VmRSS", "RssAnon", "RssFile", "VmHWM"):
+            fields[name] = int(value.split()[0]) * 1024 / 1e6  # the kernel's kB are KiB
+    return Memory(fields["VmRSS"], fields["RssAnon"], fields["RssFile"], fields["VmHWM"])
+
+
+def edge_config(broker: Broker, state_dir: Path, *, device: str = DEVICE) -> dict[str, Any]:
+    """A door controller with one door and three pressure-mat desks, on mock pins."""
+    return {
+        "device_id": device,
+        "site": SITE,
+        "broker": {"host": broker.host, "port": broker.port},
+        "pin_factory": "mock",
+        "state_dir": str(state_dir),
+        "doors": [{"id": "front-door", "relay_pin": 17, "contact_pin": 27}],
+        "desks": [
+            {"id": desk, "sensor": "pressure_mat", "pin": pin}
+            for desk, pin in zip(DESKS, (5, 6, 13), strict=True)
+        ],
+    }
+
+
+class StatusWatch:
+    """Subscribes to the device's retained status; ``online`` is set when it says online."""
+
+    def __init__(self, client: BareClient, device: str) -> None:
+        self.online = threading.Event()
+        client.paho.on_message = self._message
+        client.subscribe(protocol.topic(SITE, device, Channel.STATUS))
+
+    def _message(self, _client: mqtt.Client, _userdata: object, message: mqtt.MQTTMessage) -> None:
+        try:
+            status = protocol.decode(Channel.STATUS, bytes(message.payload))
+        except PayloadError:
+            return
+        if isinstance(status, Status) and status.state is DeviceState.ONLINE:
+            self.online.set()
+
+
+def edge_process_memory(broker: Broker, workdir: Path, *, dnspython: bool = True) -> Memory:
+    """Start ``varco edge`` in a fresh interpreter and measure it once it is online.
+
+    ``dnspython=False`` hides dnspython from the interpreter, as on a Pi installed with the
+    ``[edge]`` extra only: paho imports it when it can, and here it comes with the gateway's
+    email-validator.
+    """
+    device = DEVICE if dnspython else f"{DEVICE}-edge-only"
+    folder = workdir / device
+    folder.mkdir()
+    config = folder / "edge.yaml"
+    config.write_text(yaml.safe_dump(edge_config(broker, folder / "state", device=device)))
+    log = folder / "edge.log"
+    launcher = ["-m", "varco"] if dnspython else ["-c", WITHOUT_DNSPYTHON]
+    command = [sys.executable, *launcher, "--log-level", "WARNING", "edge", "--config", str(config)]
+    with BareClient(broker, "bench-status-watch") as client, log.open("wb") as output:
+        watch = StatusWatch(client, device)
+        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
+        try:
+            if not watch.online.wait(TIMEOUT_SECONDS * 2):
+                raise RuntimeError(f"varco edge never said online; its log:\n{log.read_text()}")
+            time.sleep(SETTLE_SECONDS)
+            if process.poll() is not None:
+                raise RuntimeError(f"varco edge exited; its log:\n{log.read_text()}")
+            return memory_of(process.pid)
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def bare_paho_memory(broker: Broker) -> Memory:
+    """Start a bare paho client in a fresh interpreter and measure it once connected."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", BARE_PAHO, broker.host, str(broker.port)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    assert process.stdin is not None
+    assert process.stdout is not None
+    try:
+        if process.stdout.readline().strip() != b"ready":
+            raise RuntimeError("the bare paho client did not connect")
+        time.sleep(SETTLE_SECONDS)
+        return memory_of(process.pid)
+    finally:
+        process.stdin.close()
+        process.wait(timeout=10)
+
+
+def snippet(code: str) -> tuple[Memory, set[str]]:
+    """Run ``code`` in a fresh interpreter; return its memory and its top-level packages."""
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, check=True, timeout=60
+    )
+    report = json.loads(result.stdout)
+    packages = {str(name).split(".")[0] for name in report["modules"]}
+    return parse_status(str(report["status"])), packages
+
+
+async def _drained(outbox: Outbox, poll_seconds: float = 0.002) -> None:
+    # Polling costs a few µs every 2 ms; the forwarder offers no "empty" signal to wait on.
+    async with asyncio.timeout(TIMEOUT_SECONDS * 6):
+        while outbox.depth:  # noqa: ASYNC110
+            await asyncio.sleep(poll_seconds)
+
+
+async def varco_events(broker: Broker, count: int, state_dir: Path) -> tuple[float, float, float]:
+    """Send ``count`` desk events through a running agent; return CPU, wall and put seconds."""
+    agent = Agent(EdgeConfig.model_validate(edge_config(broker, state_dir)))
+    ready = asyncio.Event()
+    task = asyncio.create_task(agent.run(ready))
+    try:
+        await asyncio.wait_for(ready.wait(), TIMEOUT_SECONDS)
+        await asyncio.wait_for(agent.link.connected.wait(), TIMEOUT_SECONDS)
+        desks = [agent.desks[desk] for desk in DESKS]
+        for i in range(WARMUP):
+            desks[i % len(desks)].report(i % 2 == 0)
+        await _drained(agent.outbox)  # the warm-up, the desks' first reports, the status
+        cpu, wall = time.process_time(), time.perf_counter()
+        for i in range(count):
+            desks[i % len(desks)].report(i % 2 == 0)
+        put = time.perf_counter() - wall
+        await _drained(agent.outbox)
+        return time.process_time() - cpu, time.perf_counter() - wall, put
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+def paho_events(broker: Broker, count: int) -> tuple[float, float]:
+    """Publish ``count`` QoS 1 messages from a bare paho client, each waited for."""
+    topic = protocol.topic(SITE, "bench-bare-paho", Channel.DESK)
+    payload = b'{"v":1,"event_id":"0123456789abcdef0123456789abcdef","desk":"desk-1",' + (
+        b'"occupied":true,"at":"2025-01-01T00:00:00Z"}'
+    )
+    with BareClient(broker, "bench-bare-paho") as client:
+        for _ in range(WARMUP):
+            client.publish(topic, payload)
+        cpu, wall = time.process_time(), time.perf_counter()
+        for _ in range(count):
+            client.publish(topic, payload)
+        return time.process_time() - cpu, time.perf_counter() - wall
+
+
+@dataclass(frozen=True, slots=True)
+class Figures:
+    """Everything one run measured."""
+
+    bare: Memory
+    edge: Memory
+    edge_only: Memory
+    interpreter: Memory
+    imported: Memory
+    packages: set[str]
+    events: int
+    rounds: int
+    paho_cpu: float
+    paho_wall: float
+    varco_cpu: float
+    varco_wall: float
+    varco_put: float
+
+
+def measure(events: int, rounds: int) -> Figures:
+    """Take every figure, each against its baseline, on one private broker.
+
+    The event costs are the median of ``rounds`` rounds, each timing the baseline and then
+    Varco, so that a burst of load from elsewhere on the machine hits both alike.
+    """
+    with (
+        tempfile.TemporaryDirectory(prefix="varco-bench-edge-") as name,
+        private_mosquitto() as broker,
+    ):
+        workdir = Path(name)
+        edge = edge_process_memory(broker, workdir)
+        edge_only = edge_process_memory(broker, workdir, dnspython=False)
+        bare = bare_paho_memory(broker)
+        interpreter, _ = snippet(INTERPRETER_ONLY)
+        imported, packages = snippet(IMPORT_ONLY)
+        paho: list[tuple[float, float]] = []
+        varco: list[tuple[float, float, float]] = []
+        for _ in range(rounds):
+            paho.append(paho_events(broker, events))
+            varco.append(asyncio.run(varco_events(broker, events, workdir / "in-process")))
+    paho_cpu, paho_wall = (statistics.median(column) for column in zip(*paho, strict=True))
+    varco_cpu, varco_wall, put = (statistics.median(column) for column in zip(*varco, strict=True))
+    return Figures(
+        bare=bare,
+        edge=edge,
+        edge_only=edge_only,
+        interpreter=interpreter,
+        imported=imported,
+        packages=packages,
+        events=events,
+        rounds=rounds,
+        paho_cpu=paho_cpu,
+        paho_wall=paho_wall,
+        varco_cpu=varco_cpu,
+        varco_wall=varco_wall,
+        varco_put=put,
+    )
+
+
+def memory_lines(figures: Figures) -> list[str]:
+    """The resident-memory table and the import check."""
+    base = figures.bare.rss_mb
+    rows = [
+        ("bare paho client, connected (baseline)", figures.bare),
+        ("varco edge, 1 door + 3 desks, online", figures.edge),
+        ("  the same, [edge] only (no dnspython)", figures.edge_only),
+        ("python, nothing imported", figures.interpreter),
+        ("import edge_agent.agent, nothing else", figures.imported),
+    ]
+    header = (
+        f"{'':<40}  {'RSS MB':>7}  {'anon MB':>7}  {'file MB':>7}  {'peak MB':>7}  {'ratio':>6}"
+    )
+    lines = [
+        f"edge agent resident memory (MB = 10^6 bytes; fresh interpreters; {platform.machine()})",
+        header,
+        "-" * len(header),
+    ]
+    for name, memory in rows:
+        lines.append(
+            f"{name:<40}  {memory.rss_mb:>7.1f}  {memory.anon_mb:>7.1f}  {memory.file_mb:>7.1f}"
+            f"  {memory.peak_mb:>7.1f}  {ratio(memory.rss_mb, base):>6}"
+        )
+    for name, memory in (("this venv", figures.edge), ("[edge] only", figures.edge_only)):
+        verdict = "under" if memory.rss_mb < TARGET_MB else "OVER"
+        lines.append(
+            f"target: varco edge under {TARGET_MB:.0f} MB (Pi Zero 2 W), {name}: {verdict}"
+            f" ({TARGET_MB - memory.rss_mb:+.1f} MB of headroom)"
+        )
+    for package in (*GATEWAY_PACKAGES, "dns"):
+        loaded = package in figures.packages
+        lines.append(f"'{package}' in sys.modules after import edge_agent.agent: {loaded}")
+    return lines
+
+
+def event_lines(figures: Figures) -> list[str]:
+    """The per-event cost table."""
+    n = figures.events
+    rows = [
+        ("bare paho publish + wait (baseline)", figures.paho_cpu, figures.paho_wall),
+        ("varco Desk.report -> outbox -> PUBACK", figures.varco_cpu, figures.varco_wall),
+    ]
+    header = f"{'':<40}  {'CPU µs':>7}  {'wall µs':>7}  {'CPU ratio':>9}  {'wall ratio':>10}"
+    lines = [
+        f"per desk event: {n} events at QoS 1, one in flight; median of {figures.rounds} rounds,"
+        f" each after {WARMUP} warm-up events",
+        header,
+        "-" * len(header),
+    ]
+    for name, cpu, wall in rows:
+        lines.append(
+            f"{name:<40}  {cpu / n * 1e6:>7.1f}  {wall / n * 1e6:>7.1f}"
+            f"  {ratio(cpu, figures.paho_cpu):>9}  {ratio(wall, figures.paho_wall):>10}"
+        )
+    lines.append(
+        f"  of which Desk.report (event built, outbox put; blocks the loop): "
+        f"{figures.varco_put / n * 1e6:.1f} µs wall"
+    )
+    return lines
+
+
+def problems(figures: Figures) -> list[str]:
+    """What misses the edge's targets."""
+    found: list[str] = []
+    for name, memory in (("this venv", figures.edge), ("[edge] only", figures.edge_only)):
+        if memory.rss_mb >= TARGET_MB:
+            found.append(
+                f"varco edge ({name}) is {memory.rss_mb:.1f} MB resident; target {TARGET_MB:.0f}"
+            )
+    leaked = sorted(figures.packages.intersection(GATEWAY_PACKAGES))
+    if leaked:
+        found.append(f"import edge_agent.agent loads {', '.join(leaked)}")
+    return found
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.edge_footprint",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--events", type=int, default=2000, help="desk events per round (default 2000)"
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="rounds (default 3)")
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit 1 if the agent misses its memory target or imports a gateway package",
+    )
+    args = parser.parse_args(argv)
+    if args.events < 1 or args.rounds < 1:
+        parser.error("--events and --rounds must be at least 1")
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    figures = measure(args.events, args.rounds)
+    found = problems(figures)
+    print("\n".join([*memory_lines(figures), "", *event_lines(figures)]))
+    for problem in found:
+        print(f"MISSED: {problem}")
+    return 1 if found and args.strict else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

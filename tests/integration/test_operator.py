@@ -1,0 +1,62 @@
+"""An operator at the API opens a door from afar and locks one down; the door obeys."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from gateway.api import create_app
+from tests.factories import FRONT_DOOR, Space
+from tests.integration.conftest import FRONT_RELAY, Rig, eventually
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def api(rig: Rig) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(rig.gateway)  # the rig runs the gateway; the app only serves it
+    app.state.gateway = rig.gateway
+    transport = httpx.ASGITransport(app=app)
+    headers = {"Authorization": f"Bearer {rig.space.admin_token}"}
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://varco", headers=headers
+    ) as client:
+        yield client
+
+
+async def test_a_remote_unlock_opens_the_door_and_is_audited(
+    rig: Rig, api: httpx.AsyncClient
+) -> None:
+    response = await api.post(f"/doors/{FRONT_DOOR}/unlock", json={"seconds": 0.3})
+
+    assert response.status_code == 202, response.text
+    relay = rig.agent.pin_factory.pin(FRONT_RELAY)
+    await eventually(lambda: bool(relay.state))
+    await eventually(lambda: not relay.state)
+    audit = (await api.get("/audit", params={"entity": "door"})).json()["items"]
+    assert audit[0]["action"] == "command"
+    assert audit[0]["entity_id"] == FRONT_DOOR
+    assert audit[0]["actor"] == "test admin"
+
+
+async def test_a_lockdown_keeps_everyone_out_online_and_offline(
+    rig: Rig, api: httpx.AsyncClient
+) -> None:
+    cache = rig.agent.cache
+    await eventually(lambda: cache.current is not None)
+
+    response = await api.put(f"/doors/{FRONT_DOOR}/lockdown")
+    assert response.status_code == 200, response.text
+    await eventually(lambda: rig.agent.doors[FRONT_DOOR].locked_down)
+    online = await rig.present(FRONT_DOOR, Space.ADA_BADGE)
+    refused = await api.post(f"/doors/{FRONT_DOOR}/unlock", json={})
+    rig.broker.stop()
+    await eventually(lambda: not rig.agent.link.connected.is_set())
+    offline = await rig.present(FRONT_DOOR, Space.ADA_BADGE)
+
+    assert (online.granted, online.reason, online.answered) == (False, "lockdown", True)
+    assert refused.status_code == 409
+    assert (offline.granted, offline.reason, offline.answered) == (False, "lockdown", False)
+    assert rig.relay_states(FRONT_RELAY) == [(0.0, False)]

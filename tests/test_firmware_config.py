@@ -1,0 +1,216 @@
+"""firmware_config/ as a maker uses it: wiring tables, systemd unit, setup notes, index."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from edge_agent.config import (
+    EdgeConfig,
+    Mfrc522ReaderConfig,
+    PirDeskConfig,
+    PressureMatDeskConfig,
+    UltrasonicDeskConfig,
+    load_config,
+)
+
+FIRMWARE = Path(__file__).parents[1] / "firmware_config"
+EXAMPLES = sorted((FIRMWARE / "examples").glob("*.yaml"))
+
+# The Pi's 40-pin header: BCM GPIO number -> header (physical) pin. Fixed by the hardware.
+HEADER_PIN = {
+    0: 27, 1: 28, 2: 3, 3: 5, 4: 7, 5: 29, 6: 31, 7: 26, 8: 24, 9: 21, 10: 19, 11: 23, 12: 32,
+    13: 33, 14: 8, 15: 10, 16: 36, 17: 11, 18: 12, 19: 35, 20: 38, 21: 40, 22: 15, 23: 16,
+    24: 18, 25: 22, 26: 37, 27: 13,
+}  # fmt: skip
+SPI0_CHIP_SELECT = {0: 8, 1: 7}  # spi_device -> BCM: CE0, CE1
+POWER_PINS = {
+    "GND": {"6", "9", "14", "20", "25", "30", "34", "39"},
+    "3.3": {"1", "17"},
+    "5": {"2", "4"},
+}
+
+
+@dataclass(frozen=True)
+class Row:
+    """One row of a wiring table."""
+
+    header_pin: str
+    bcm: int | None
+    signal: str
+
+
+def wiring_rows() -> list[Row]:
+    """Read every table in wiring.md with 'Header pin', 'BCM' and 'Signal' columns."""
+    rows: list[Row] = []
+    columns: dict[str, int] | None = None
+    for line in (FIRMWARE / "wiring.md").read_text(encoding="utf-8").splitlines():
+        if not line.startswith("|"):
+            columns = None
+            continue
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if columns is None:
+            columns = {name: i for i, name in enumerate(cells)}
+            continue
+        if set(line) <= set("|-: "):
+            continue  # the separator under the header
+        bcm = re.match(r"\d+", cells[columns["BCM"]])
+        rows.append(
+            Row(
+                header_pin=cells[columns["Header pin"]],
+                bcm=int(bcm.group()) if bcm else None,
+                signal=cells[columns["Signal"]],
+            )
+        )
+    return rows
+
+
+def used_pins(config: EdgeConfig) -> list[tuple[str, int]]:
+    """Return (a word the wiring table uses for the signal, BCM number) for each pin in use."""
+    pins: list[tuple[str, int]] = []
+    for door in config.doors:
+        named = {
+            "relay": door.relay_pin,
+            "reed switch": door.contact_pin,
+            "exit button": door.exit_button_pin,
+            "green LED": door.green_led_pin,
+            "red LED": door.red_led_pin,
+            "buzzer": door.buzzer_pin,
+        }
+        pins += [(word, pin) for word, pin in named.items() if pin is not None]
+        if isinstance(door.reader, Mfrc522ReaderConfig):
+            pins.append(("RC522 RST", door.reader.reset_pin))
+            pins.append(("RC522 SDA", SPI0_CHIP_SELECT[door.reader.spi_device]))
+    for desk in config.desks:
+        if isinstance(desk, PressureMatDeskConfig):
+            pins.append((f"{desk.id} pressure mat", desk.pin))
+        elif isinstance(desk, PirDeskConfig):
+            pins.append((f"{desk.id} PIR OUT", desk.pin))
+        elif isinstance(desk, UltrasonicDeskConfig):
+            pins.append((f"{desk.id} HC-SR04 TRIG", desk.trigger_pin))
+            pins.append((f"{desk.id} HC-SR04 ECHO", desk.echo_pin))
+    return pins
+
+
+def test_the_examples_use_pins() -> None:
+    assert EXAMPLES
+    assert all(used_pins(load_config(example)) for example in EXAMPLES)
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.name)
+def test_every_pin_an_example_uses_is_in_the_wiring_tables(example: Path) -> None:
+    rows = wiring_rows()
+
+    for word, bcm in used_pins(load_config(example)):
+        matching = [row for row in rows if row.bcm == bcm and word.lower() in row.signal.lower()]
+        assert matching, f"wiring.md has no row with BCM {bcm} for {word!r} ({example.name})"
+
+
+def test_every_wiring_row_puts_its_bcm_number_on_the_right_header_pin() -> None:
+    numbered = [row for row in wiring_rows() if row.bcm is not None]
+
+    assert len(numbered) >= 15
+    for row in numbered:
+        assert row.bcm is not None
+        assert row.header_pin == str(HEADER_PIN[row.bcm]), row
+
+
+def test_every_supply_row_is_on_a_supply_pin() -> None:
+    supplies = [row for row in wiring_rows() if row.bcm is None and row.header_pin != "—"]
+
+    assert len(supplies) >= 8
+    for row in supplies:
+        kind = re.search(r"GND|3\.3 ?V|\b5 ?V", row.signal)
+        assert kind is not None, row
+        assert row.header_pin in POWER_PINS[kind.group().rstrip(" V")], row
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.name)
+def test_the_examples_comments_name_the_right_header_pins(example: Path) -> None:
+    said = re.findall(r"BCM (\d+), header pin (\d+)", example.read_text(encoding="utf-8"))
+
+    assert said
+    for bcm, header in said:
+        assert HEADER_PIN[int(bcm)] == int(header), f"BCM {bcm} is on {HEADER_PIN[int(bcm)]}"
+
+
+def unit() -> dict[str, dict[str, list[str]]]:
+    """Parse varco-edge.service: section -> key -> values (systemd allows repeated keys)."""
+    sections: dict[str, dict[str, list[str]]] = {}
+    section: dict[str, list[str]] | None = None
+    for raw in (FIRMWARE / "varco-edge.service").read_text(encoding="utf-8").splitlines():
+        line = raw.strip()
+        if not line or line.startswith(("#", ";")):
+            continue
+        if line.startswith("[") and line.endswith("]"):
+            section = sections.setdefault(line[1:-1], {})
+            continue
+        key, equals, value = line.partition("=")
+        assert section is not None, f"a line before any [section]: {raw!r}"
+        assert equals, f"not a key=value line: {raw!r}"
+        section.setdefault(key.strip(), []).append(value.strip())
+    return sections
+
+
+def test_the_unit_restarts_on_failure_but_not_on_a_bad_configuration() -> None:
+    service = unit()["Service"]
+
+    assert service["Restart"] == ["on-failure"]
+    assert service["RestartSec"] == ["2"]
+    assert service["RestartPreventExitStatus"] == ["2"]
+    assert service["KillSignal"] == ["SIGTERM"]
+
+
+def test_the_unit_runs_the_agent_as_varco_with_the_device_groups() -> None:
+    service = unit()["Service"]
+
+    assert service["User"] == ["varco"]
+    assert service["Group"] == ["varco"]
+    assert set(service["SupplementaryGroups"][0].split()) == {"gpio", "spi", "dialout"}
+    assert re.fullmatch(r"\S+/bin/varco edge --config \S+", service["ExecStart"][0])
+    assert unit()["Install"]["WantedBy"] == ["multi-user.target"]
+
+
+def test_the_unit_keeps_the_devices_reachable() -> None:
+    service = unit()["Service"]
+
+    assert "PrivateDevices" not in service
+    assert "DevicePolicy" not in service
+
+
+def test_the_units_state_directory_is_the_configs_default() -> None:
+    service = unit()["Service"]
+    default = EdgeConfig.model_fields["state_dir"].default
+
+    assert Path("/var/lib") / service["StateDirectory"][0] == default
+    assert service["WorkingDirectory"] == [str(default)]
+    for example in EXAMPLES:
+        assert load_config(example).state_dir == default
+
+
+def test_pi_setup_installs_what_the_unit_runs() -> None:
+    exec_start = re.fullmatch(r"(\S+) edge --config (\S+)", unit()["Service"]["ExecStart"][0])
+    assert exec_start is not None
+    program, config = exec_start.groups()
+    setup = (FIRMWARE / "pi-setup.md").read_text(encoding="utf-8")
+
+    assert set(re.findall(r"--config (/[^\s`]+)", setup)) == {config}
+    assert f"python3 -m venv {Path(program).parents[1]}" in setup
+    assert f"{program} edge --config {config}" in setup
+    assert "--groups gpio,spi,dialout varco" in setup
+
+
+def test_the_readme_names_every_file_in_the_folder() -> None:
+    readme = (FIRMWARE / "README.md").read_text(encoding="utf-8")
+    files = [
+        path.relative_to(FIRMWARE).as_posix()
+        for path in FIRMWARE.rglob("*")
+        if path.is_file() and path.name != "README.md" and not path.name.startswith(".")
+    ]
+
+    assert len(files) >= 6
+    for name in files:
+        assert f"`{name}`" in readme, f"README.md does not mention {name}"

@@ -1,0 +1,111 @@
+"""When a credential opens a door: weekly windows in the site's local time, a validity period,
+and closures. Shared by the gateway (online decisions) and the edge (offline decisions), so
+that a door decides the same way with or without the gateway.
+
+A window ``start``-``end`` on a day opens at ``start`` local time; when ``end`` is not after
+``start`` it runs past midnight into the next day (Friday 22:00-02:00 ends Saturday 02:00).
+Local time is the site's wall clock, through ``zoneinfo``: a window "08:00-18:00" opens at
+08:00 on both sides of a daylight-saving change, never an hour early or late.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from datetime import datetime, tzinfo
+from typing import Annotated
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+)
+
+_CLOCK = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+Clock = Annotated[str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$", examples=["08:00"])]
+
+
+class Refusal(enum.StrEnum):
+    """Why a schedule does not open now; callers turn it into a ``Reason``."""
+
+    NOT_YET_VALID = "not_yet_valid"
+    EXPIRED = "expired"
+    CLOSED = "closed"
+    OUTSIDE_HOURS = "outside_hours"
+
+
+def minutes(clock: str) -> int:
+    """Return the minutes since midnight of an ``HH:MM`` clock time."""
+    match = _CLOCK.fullmatch(clock)
+    if match is None:
+        raise ValueError(f"not a clock time HH:MM: {clock!r}")
+    return int(match.group(1)) * 60 + int(match.group(2))
+
+
+class Window(BaseModel):
+    """Open on ``days`` (0 = Monday ... 6 = Sunday) from ``start`` to ``end``, local time."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    days: Annotated[list[Annotated[int, Field(ge=0, le=6)]], Field(min_length=1, max_length=7)]
+    start: Clock
+    end: Clock
+
+    @field_validator("days")
+    @classmethod
+    def _days_once_in_order(cls, days: list[int]) -> list[int]:
+        return sorted(set(days))
+
+    @field_validator("end")
+    @classmethod
+    def _not_empty(cls, end: str, info: ValidationInfo) -> str:
+        if info.data.get("start") == end:
+            raise ValueError("end equals start: leave a zone without windows to open it all day")
+        return end
+
+    def contains(self, local: datetime) -> bool:
+        """Tell whether the local wall-clock time ``local`` falls in this window."""
+        minute = local.hour * 60 + local.minute
+        day = local.weekday()
+        start, end = minutes(self.start), minutes(self.end)
+        if start < end:
+            return day in self.days and start <= minute < end
+        # Past midnight: the evening of a listed day, or the early hours of the day after.
+        evening = day in self.days and minute >= start
+        small_hours = (day - 1) % 7 in self.days and minute < end
+        return evening or small_hours
+
+
+class Interval(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime
+
+
+class Schedule(BaseModel):
+    """Everything time-bound about one credential at one door."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    windows: Annotated[list[Window], Field(max_length=64)] = []
+    valid_from: AwareDatetime | None = None
+    valid_until: AwareDatetime | None = None
+    closed_on_closures: bool = True
+
+    def check(self, at: datetime, zone: tzinfo, closures: list[Interval]) -> Refusal | None:
+        """Return why this schedule keeps the door shut at ``at``, or ``None`` if it opens."""
+        if self.valid_from is not None and at < self.valid_from:
+            return Refusal.NOT_YET_VALID
+        if self.valid_until is not None and at >= self.valid_until:
+            return Refusal.EXPIRED
+        if self.closed_on_closures and any(c.starts_at <= at < c.ends_at for c in closures):
+            return Refusal.CLOSED
+        if self.windows:
+            local = at.astimezone(zone)
+            if not any(window.contains(local) for window in self.windows):
+                return Refusal.OUTSIDE_HOURS
+        return None
