@@ -87,6 +87,7 @@ class Agent:
                 tasks.create_task(self._heartbeat(), name="heartbeat")
                 for door in self.doors.values():
                     tasks.create_task(door.serve(), name=f"door-{door.config.id}")
+                    tasks.create_task(door.keep_office_hours(), name=f"hours-{door.config.id}")
                 if ready is not None:
                     ready.set()
 

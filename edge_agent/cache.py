@@ -53,6 +53,18 @@ class AllowlistCache:
     def current(self) -> Allowlist | None:
         return self._current
 
+    @property
+    def zone(self) -> tzinfo:
+        """The site's time zone, as the newest allow-list names it."""
+        return self._zone
+
+    def valid(self) -> Allowlist | None:
+        """Return the newest allow-list if it has not expired, else ``None``."""
+        allowlist = self._current
+        if allowlist is None or self.clock() >= allowlist.expires_at:
+            return None
+        return allowlist
+
     def update(self, raw: bytes) -> bool:
         """Take a published list if it is valid and newer; keep it on disk. Return if taken."""
         try:

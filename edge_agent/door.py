@@ -6,10 +6,12 @@ allow-list (or its fail mode) and records the tap as decided offline.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 
 from edge_agent.cache import AllowlistCache, OfflineVerdict
 from edge_agent.config import DoorConfig
@@ -57,6 +59,8 @@ class Door:
         self._outbox = outbox
         self._cache = cache
         self.outcomes: list[Callable[[Outcome], None]] = []
+        self.office_hours_check_seconds = 5.0
+        self._arrived_on: date | None = None  # the site's date of the day's first grant
         self.reader: Reader = open_reader(config.reader)
         self.relay = DoorRelay(
             config.relay_pin, active_high=config.relay_active_high, pin_factory=pin_factory
@@ -110,6 +114,8 @@ class Door:
         if granted:
             self._unlock(seconds)
             self.indicator.granted(seconds)
+            self._arrived_on = self._cache.clock().astimezone(self._cache.zone).date()
+            self.apply_office_hours()
         else:
             self.indicator.denied()
         outcome = Outcome(
@@ -150,6 +156,30 @@ class Door:
         if self.locked_down and self.relay.is_unlocked:
             self.relay.lock()
             log.warning("door %s: locked down; relocked", self.config.id)
+        self.apply_office_hours()
+
+    async def keep_office_hours(self) -> None:
+        """Hold the door unlocked in its open windows, checking every few seconds."""
+        while True:
+            self.apply_office_hours()
+            await asyncio.sleep(self.office_hours_check_seconds)
+
+    def apply_office_hours(self) -> None:
+        """Hold or release the door as its open windows say now (the allow-list carries them)."""
+        allowlist = self._cache.valid()
+        entry = allowlist.doors.get(self.config.id) if allowlist else None
+        hold = False
+        if entry is not None and entry.open_windows and not entry.locked_down:
+            local = self._cache.clock().astimezone(self._cache.zone)
+            if any(window.contains(local) for window in entry.open_windows):
+                # "Only after the first authorised person arrives": a grant today, site time.
+                hold = not entry.open_after_first_entry or self._arrived_on == local.date()
+        if hold != self.relay.is_held:
+            self.relay.hold(hold)
+            log.info("door %s: office hours %s", self.config.id, "begin" if hold else "end")
+        if hold and self.monitor is not None:
+            # Opening a door held unlocked is not forcing it.
+            self.monitor.authorise(self.office_hours_check_seconds + 1)
 
     def _unlock(self, seconds: float) -> None:
         self.relay.pulse(seconds)

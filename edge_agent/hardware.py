@@ -44,10 +44,16 @@ class DoorRelay:
             pin, active_high=active_high, initial_value=False, pin_factory=pin_factory
         )
         self._relock: asyncio.Task[None] | None = None
+        self._held = False
 
     @property
     def is_unlocked(self) -> bool:
         return bool(self._device.is_active)
+
+    @property
+    def is_held(self) -> bool:
+        """Whether the door is held unlocked (office hours)."""
+        return self._held
 
     def pulse(self, seconds: float) -> None:
         """Unlock now and relock after ``seconds``; a new grant restarts the time."""
@@ -56,16 +62,26 @@ class DoorRelay:
         self._device.on()
         self._relock = asyncio.get_running_loop().create_task(self._lock_after(seconds))
 
+    def hold(self, unlocked: bool) -> None:
+        """Keep the door unlocked until told otherwise, or end the hold and relock."""
+        self._held = unlocked
+        if unlocked:
+            self._device.on()
+        elif self._relock is None or self._relock.done():
+            self._device.off()  # a grant still running relocks by itself
+
     def lock(self) -> None:
-        """Relock now, whatever time was left."""
+        """Relock now, whatever time was left, hold or not (a lockdown)."""
         if self._relock is not None:
             self._relock.cancel()
             self._relock = None
+        self._held = False
         self._device.off()
 
     async def _lock_after(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
-        self._device.off()
+        if not self._held:
+            self._device.off()
 
     def close(self) -> None:
         if self._relock is not None:

@@ -104,6 +104,8 @@ class DoorRule:
     unlock_seconds: float
     direction: Literal["in", "out"] = "in"
     locked_down: bool = False
+    open_windows: tuple[Window, ...] = ()
+    open_after_first_entry: bool = False
 
 
 @dataclass(frozen=True, slots=True)

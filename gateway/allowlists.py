@@ -105,7 +105,10 @@ def _door_entry(policy: Policy, door: DoorRule, key: bytes, schedules: _Schedule
             credential = Credential(kind=CredentialKind.PASS, value=guest_pass.code)
             credentials[protocol.credential_digest(key, credential)] = schedules.id_of(schedule)
     return DoorAllowlist(
-        unlock_seconds=door.unlock_seconds, credentials=dict(sorted(credentials.items()))
+        unlock_seconds=door.unlock_seconds,
+        open_windows=list(door.open_windows),
+        open_after_first_entry=door.open_after_first_entry,
+        credentials=dict(sorted(credentials.items())),
     )
 
 

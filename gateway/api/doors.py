@@ -9,12 +9,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from gateway.api.deps import AdminDep, GatewayDep, OperatorDep, ReaderDep, SessionDep
-from gateway.api.fields import IdPath, Name
+from gateway.api.fields import Day, IdPath, Name, WeeklyWindow, window_out
 from gateway.api.pages import Page, PageDep, paginate
 from gateway.errors import GatewayError
 from gateway.store import audit
-from gateway.store.models import AuditAction, Device, DeviceKind, Door, Zone
+from gateway.store.models import AuditAction, Device, DeviceKind, Door, DoorOpenWindow, Zone
 from varco.protocol import ID_PATTERN, CommandAction
+from varco.protocol.schedule import minutes
 
 router = APIRouter(prefix="/doors", tags=["doors"])
 
@@ -37,6 +38,38 @@ class DoorPatch(BaseModel):
     name: Name | None = None
     unlock_seconds: Annotated[float, Field(gt=0, le=300)] | None = None
     direction: Literal["in", "out"] | None = None
+    open_windows: (
+        Annotated[
+            list[WeeklyWindow],
+            Field(
+                max_length=64,
+                description="Office hours: the door stays unlocked in these windows (site time)",
+                examples=[
+                    [
+                        {
+                            "days": ["mon", "tue", "wed", "thu", "fri"],
+                            "start": "09:00",
+                            "end": "18:00",
+                        }
+                    ]
+                ],
+            ),
+        ]
+        | None
+    ) = None
+    open_after_first_entry: (
+        Annotated[
+            bool,
+            Field(description="Hold it open only once someone authorised has come in that day"),
+        ]
+        | None
+    ) = None
+
+
+class OpenWindowOut(BaseModel):
+    days: list[Day]
+    start: str
+    end: str
 
 
 class UnlockIn(BaseModel):
@@ -61,6 +94,8 @@ class DoorOut(BaseModel):
     unlock_seconds: float
     direction: str
     locked_down: bool
+    open_windows: list[OpenWindowOut]
+    open_after_first_entry: bool
     state: str | None
 
     @classmethod
@@ -73,6 +108,8 @@ class DoorOut(BaseModel):
             unlock_seconds=d.unlock_seconds,
             direction=d.direction,
             locked_down=d.locked_down,
+            open_windows=[OpenWindowOut(**window_out(w)) for w in d.open_windows],
+            open_after_first_entry=d.open_after_first_entry,
             state=d.state,
         )
 
@@ -132,7 +169,7 @@ def _get(session: SessionDep, door_id: str) -> Door:
 def update_door(
     door_id: IdPath, body: DoorPatch, session: SessionDep, gateway: GatewayDep, _: AdminDep
 ) -> DoorOut:
-    """Rename a door, change its unlock time or its direction."""
+    """Rename a door, change its unlock time, its direction or its office hours."""
     door = _get(session, door_id)
     if body.name is not None:
         door.name = body.name
@@ -140,6 +177,17 @@ def update_door(
         door.unlock_seconds = body.unlock_seconds
     if body.direction is not None:
         door.direction = body.direction
+    if body.open_windows is not None:
+        door.open_windows = [
+            DoorOpenWindow(
+                days=window.day_bits(),
+                start_minute=minutes(window.start),
+                end_minute=minutes(window.end),
+            )
+            for window in body.open_windows
+        ]
+    if body.open_after_first_entry is not None:
+        door.open_after_first_entry = body.open_after_first_entry
     session.commit()
     gateway.reload_policy()
     return DoorOut.of(door)

@@ -7,12 +7,21 @@ NUL in text), and instants convert to UTC without leaving the calendar.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any, Literal, Protocol
 
 from fastapi import Path, Query
-from pydantic import AfterValidator, AwareDatetime, Field
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+)
 
 from varco.protocol import ID_PATTERN
+from varco.protocol.schedule import Clock
 
 MAX_ROW_ID = 2**31 - 1
 
@@ -45,3 +54,43 @@ def path_id(what: str) -> object:
 
 IdFilter = Annotated[str | None, Query(pattern=ID_PATTERN, max_length=64)]
 IdPath = Annotated[str, Path(pattern=ID_PATTERN, max_length=64, description="The id")]
+
+
+Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+DAYS: tuple[Day, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class WeeklyWindow(BaseModel):
+    """``days`` from ``start`` to ``end``, site time; an ``end`` not after ``start`` runs past
+    midnight (``fri 22:00-02:00`` ends on Saturday at 02:00)."""
+
+    model_config = ConfigDict(extra="forbid")
+    days: Annotated[list[Day], Field(min_length=1, max_length=7)]
+    start: Clock
+    end: Clock
+
+    @field_validator("end")
+    @classmethod
+    def _not_empty(cls, end: str, info: ValidationInfo) -> str:
+        if info.data.get("start") == end:
+            raise ValueError("end equals start: leave the windows out to mean any hour")
+        return end
+
+    def day_bits(self) -> int:
+        """Return the days as stored: bit 0 = Monday ... bit 6 = Sunday."""
+        return sum(1 << DAYS.index(day) for day in set(self.days))
+
+
+class StoredWindow(Protocol):
+    days: int
+    start_minute: int
+    end_minute: int
+
+
+def window_out(row: StoredWindow) -> dict[str, Any]:
+    """Describe a stored weekly window as the API shows it."""
+    return {
+        "days": [DAYS[d] for d in range(7) if row.days & (1 << d)],
+        "start": f"{row.start_minute // 60:02d}:{row.start_minute % 60:02d}",
+        "end": f"{row.end_minute // 60:02d}:{row.end_minute % 60:02d}",
+    }

@@ -2,33 +2,27 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, status
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gateway.api.deps import AdminDep, GatewayDep, ReaderDep, SessionDep
-from gateway.api.fields import IdPath, Name
+from gateway.api.fields import Day, IdPath, Name, WeeklyWindow, window_out
 from gateway.api.pages import Page, PageDep, paginate
 from gateway.store.models import AccessWindow, Plan, Zone
 from varco.protocol import ID_PATTERN
-from varco.protocol.schedule import Clock, minutes
+from varco.protocol.schedule import minutes
 
 router = APIRouter(prefix="/plans", tags=["plans"])
 
 ZoneId = Annotated[str, Field(pattern=ID_PATTERN)]
-Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-DAYS: tuple[Day, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
-class WindowIn(BaseModel):
-    """Open ``zone`` (or every zone of the plan, if null) on ``days`` from ``start`` to ``end``.
-
-    Times are the site's local wall-clock time; an ``end`` not after ``start`` runs past
-    midnight (``fri 22:00-02:00`` ends on Saturday at 02:00).
-    """
+class WindowIn(WeeklyWindow):
+    """Open ``zone`` (or every zone of the plan, if null) in this weekly window."""
 
     model_config = ConfigDict(
         extra="forbid",
@@ -44,16 +38,6 @@ class WindowIn(BaseModel):
         },
     )
     zone: ZoneId | None = None
-    days: Annotated[list[Day], Field(min_length=1, max_length=7)]
-    start: Clock
-    end: Clock
-
-    @field_validator("end")
-    @classmethod
-    def _not_empty(cls, end: str, info: object) -> str:
-        if getattr(info, "data", {}).get("start") == end:
-            raise ValueError("end equals start: a zone without windows is open at any hour")
-        return end
 
 
 class PlanIn(BaseModel):
@@ -98,15 +82,7 @@ class PlanOut(BaseModel):
             id=plan.id,
             name=plan.name,
             zones=sorted(z.id for z in plan.zones),
-            windows=[
-                WindowOut(
-                    zone=w.zone_id,
-                    days=[DAYS[d] for d in range(7) if w.days & (1 << d)],
-                    start=f"{w.start_minute // 60:02d}:{w.start_minute % 60:02d}",
-                    end=f"{w.end_minute // 60:02d}:{w.end_minute % 60:02d}",
-                )
-                for w in plan.windows
-            ],
+            windows=[WindowOut(zone=w.zone_id, **window_out(w)) for w in plan.windows],
             open_on_closures=plan.open_on_closures,
         )
 
@@ -135,7 +111,7 @@ def _windows(windows: list[WindowIn], zones: list[Zone]) -> list[AccessWindow]:
         rows.append(
             AccessWindow(
                 zone_id=window.zone,
-                days=sum(1 << DAYS.index(day) for day in set(window.days)),
+                days=window.day_bits(),
                 start_minute=minutes(window.start),
                 end_minute=minutes(window.end),
             )

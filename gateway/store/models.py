@@ -226,7 +226,24 @@ class Door(Base):
     # "in" doors lead into their zone; "out" doors (an exit reader) lead out of it.
     direction: Mapped[str] = mapped_column(String(8), default="in")
     locked_down: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Office hours: the door stays unlocked in these windows (site time), optionally only
+    # once someone authorised has come in that day.
+    open_after_first_entry: Mapped[bool] = mapped_column(Boolean, default=False)
+    open_windows: Mapped[list[DoorOpenWindow]] = relationship(
+        lazy="selectin", cascade="all, delete-orphan", order_by="DoorOpenWindow.id"
+    )
     state: Mapped[str | None] = mapped_column(String(16))
+
+
+class DoorOpenWindow(Base):
+    """A weekly window in the site's local time during which a door is held unlocked."""
+
+    __tablename__ = "door_open_windows"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    door_id: Mapped[str] = mapped_column(ForeignKey("doors.id", ondelete="CASCADE"))
+    days: Mapped[int] = mapped_column(Integer)  # bit 0 = Monday ... bit 6 = Sunday
+    start_minute: Mapped[int] = mapped_column(Integer)
+    end_minute: Mapped[int] = mapped_column(Integer)
 
 
 class AccessEvent(Base):

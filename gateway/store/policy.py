@@ -27,6 +27,7 @@ from gateway.store.models import (
     Closure,
     Device,
     Door,
+    DoorOpenWindow,
     GuestPass,
     Member,
     MemberStatus,
@@ -39,7 +40,7 @@ from varco.protocol import Interval, Window
 log = logging.getLogger(__name__)
 
 
-def window_of(row: AccessWindow) -> Window:
+def window_of(row: AccessWindow | DoorOpenWindow) -> Window:
     """Turn a stored window into the protocol's ``Window``."""
     return Window(
         days=[day for day in range(7) if row.days & (1 << day)],
@@ -100,6 +101,8 @@ def load_policy(session: Session, version: int = 0) -> Policy:
             unlock_seconds=d.unlock_seconds,
             direction="out" if d.direction == "out" else "in",
             locked_down=d.locked_down,
+            open_windows=tuple(window_of(w) for w in d.open_windows),
+            open_after_first_entry=d.open_after_first_entry,
         )
         for d in session.scalars(select(Door))
     ]

@@ -322,6 +322,8 @@ def test_an_admin_sets_up_a_meeting_room_for_a_new_member(
         "unlock_seconds": 3.0,
         "direction": "in",
         "locked_down": False,
+        "open_windows": [],
+        "open_after_first_entry": False,
         "state": None,
     }
     assert {key: member[key] for key in ("name", "email", "plan", "status")} == {

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -60,3 +62,44 @@ async def test_a_lockdown_keeps_everyone_out_online_and_offline(
     assert refused.status_code == 409
     assert (offline.granted, offline.reason, offline.answered) == (False, "lockdown", False)
     assert rig.relay_states(FRONT_RELAY) == [(0.0, False)]
+
+
+def window_around_now() -> dict[str, object]:
+    """Every day, from an hour ago to an hour from now (the test site keeps UTC)."""
+    now = datetime.now(UTC)
+    return {
+        "days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
+        "start": (now - timedelta(hours=1)).strftime("%H:%M"),
+        "end": (now + timedelta(hours=1)).strftime("%H:%M"),
+    }
+
+
+async def test_office_hours_hold_the_door_unlocked_after_the_first_entry(
+    rig: Rig, api: httpx.AsyncClient
+) -> None:
+    relay = rig.agent.pin_factory.pin(FRONT_RELAY)
+    door = rig.agent.doors[FRONT_DOOR]
+
+    response = await api.patch(
+        f"/doors/{FRONT_DOOR}",
+        json={"open_windows": [window_around_now()], "open_after_first_entry": True},
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["open_after_first_entry"] is True
+    await eventually(
+        lambda: (
+            rig.agent.cache.current is not None
+            and bool(rig.agent.cache.current.doors[FRONT_DOOR].open_windows)
+        )
+    )
+    assert not relay.state  # nobody authorised has come in yet
+
+    granted = await rig.present(FRONT_DOOR, Space.ADA_BADGE)
+    assert granted.granted
+    await asyncio.sleep(0.6)  # past the grant's own unlock time
+    assert relay.state  # held open for the day
+    assert door.relay.is_held
+
+    response = await api.patch(f"/doors/{FRONT_DOOR}", json={"open_windows": []})
+    assert response.status_code == 200, response.text
+    await eventually(lambda: not relay.state)  # office hours over: locked again

@@ -138,7 +138,8 @@ GOLDEN: dict[Channel, tuple[Payload, bytes]] = {
         b'"expires_at":"2024-05-02T06:00:00Z","timezone":"Europe/Rome","closures":[],'
         b'"schedules":{"s0":{"windows":[{"days":[0,1,2,3,4],"start":"08:00","end":"18:00"}],'
         b'"closed_on_closures":true}},"doors":{"front-door":{"unlock_seconds":5.0,'
-        b'"locked_down":false,"credentials":{"' + DIGEST.encode() + b'":"s0"}}}}',
+        b'"locked_down":false,"open_windows":[],"open_after_first_entry":false,'
+        b'"credentials":{"' + DIGEST.encode() + b'":"s0"}}}}',
     ),
 }
 

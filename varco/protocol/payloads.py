@@ -22,7 +22,7 @@ from pydantic import (
     field_validator,
 )
 
-from varco.protocol.schedule import Interval, Refusal, Schedule
+from varco.protocol.schedule import Interval, Refusal, Schedule, Window
 from varco.protocol.topics import ID_PATTERN, Channel
 
 # One bound for every event payload; status is larger since it carries health figures.
@@ -191,6 +191,9 @@ ScheduleId = Annotated[str, Field(pattern=r"^[a-z0-9]{1,16}$")]
 class DoorAllowlist(_Payload):
     unlock_seconds: Annotated[float, Field(gt=0, le=300)]
     locked_down: bool = False
+    # Office hours: held unlocked in these windows, optionally only after a first grant that day.
+    open_windows: Annotated[list[Window], Field(max_length=64)] = []
+    open_after_first_entry: bool = False
     # Each credential's digest and the schedule that says when it opens this door.
     credentials: Annotated[dict[Digest, ScheduleId], Field(max_length=MAX_ALLOWLIST_CREDENTIALS)]
 
