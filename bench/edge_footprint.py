@@ -4,8 +4,10 @@ The target is a Pi Zero 2 W (512 MB): the agent must stay under 40 MB resident.
 
 1. Resident memory: ``varco edge`` in a fresh interpreter (a door controller with one door
    and three pressure-mat desks on the mock pin factory), read from ``/proc/<pid>/status`` once
-   its retained ``online`` status is on the broker; baseline: a fresh interpreter that imports
-   paho and connects one client.
+   its retained ``online`` status is on the broker; also with the environment that
+   ``firmware_config/varco-edge.service`` sets, the row the target applies to; baseline: a
+   fresh interpreter that imports paho and connects one client. Every interpreter loads
+   byte-compiled modules, as a Pi does (pip compiles what it installs).
 2. Import cost: what ``import edge_agent.agent`` alone makes resident, and whether gateway
    packages (SQLAlchemy, FastAPI, influxdb-client) came in with it. They must not.
 3. Per-event cost, in this process: ``Desk.report`` -> outbox put -> forwarder publishes at
@@ -20,6 +22,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import platform
 import statistics
 import subprocess
@@ -27,7 +30,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,6 +54,7 @@ DESKS = ("desk-1", "desk-2", "desk-3")
 WARMUP = 50
 SETTLE_SECONDS = 1.0  # let a started process finish what it does after connecting
 GATEWAY_PACKAGES = ("sqlalchemy", "fastapi", "uvicorn", "influxdb_client", "gateway")
+UNIT = Path(__file__).resolve().parents[1] / "firmware_config" / "varco-edge.service"
 
 # Runs in a fresh interpreter: what a bare paho client makes resident.
 BARE_PAHO = """
@@ -110,6 +114,34 @@ def parse_status(text: str) -> Memory:
     return Memory(fields["VmRSS"], fields["RssAnon"], fields["RssFile"], fields["VmHWM"])
 
 
+def unit_environment(unit: Path = UNIT) -> dict[str, str]:
+    """Return the variables the systemd unit's ``Environment=`` lines set (``K=V K=V``)."""
+    variables: dict[str, str] = {}
+    for line in unit.read_text(encoding="utf-8").splitlines():
+        key, equals, value = line.strip().partition("=")
+        if equals and key.strip() == "Environment":
+            for assignment in value.split():
+                name, _, setting = assignment.partition("=")
+                variables[name] = setting
+    return variables
+
+
+def compiled_environment(pycache: Path, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Return this process's environment for a measured interpreter that loads ``.pyc`` files.
+
+    pip byte-compiles what it installs, so on a Pi the agent loads compiled modules. From a
+    source tree with ``PYTHONDONTWRITEBYTECODE`` set (or a read-only one) Python compiles
+    Varco's own modules again at every start, which leaves ~0.7 MB more resident. The cache
+    goes to ``pycache`` (``PYTHONPYCACHEPREFIX``), out of the working tree; ``measure`` fills it
+    with a warm-up run first.
+    """
+    environment = dict(os.environ)
+    environment.pop("PYTHONDONTWRITEBYTECODE", None)
+    environment["PYTHONPYCACHEPREFIX"] = str(pycache)
+    environment.update(extra or {})
+    return environment
+
+
 def edge_config(broker: Broker, state_dir: Path, *, device: str = DEVICE) -> dict[str, Any]:
     """A door controller with one door and three pressure-mat desks, on mock pins."""
     return {
@@ -143,14 +175,20 @@ class StatusWatch:
             self.online.set()
 
 
-def edge_process_memory(broker: Broker, workdir: Path, *, dnspython: bool = True) -> Memory:
+def edge_process_memory(
+    broker: Broker,
+    workdir: Path,
+    *,
+    device: str,
+    environment: Mapping[str, str],
+    dnspython: bool = True,
+) -> Memory:
     """Start ``varco edge`` in a fresh interpreter and measure it once it is online.
 
     ``dnspython=False`` hides dnspython from the interpreter, as on a Pi installed with the
     ``[edge]`` extra only: paho imports it when it can, and here it comes with the gateway's
     email-validator.
     """
-    device = DEVICE if dnspython else f"{DEVICE}-edge-only"
     folder = workdir / device
     folder.mkdir()
     config = folder / "edge.yaml"
@@ -160,7 +198,9 @@ def edge_process_memory(broker: Broker, workdir: Path, *, dnspython: bool = True
     command = [sys.executable, *launcher, "--log-level", "WARNING", "edge", "--config", str(config)]
     with BareClient(broker, "bench-status-watch") as client, log.open("wb") as output:
         watch = StatusWatch(client, device)
-        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            command, stdout=output, stderr=subprocess.STDOUT, env=dict(environment)
+        )
         try:
             if not watch.online.wait(TIMEOUT_SECONDS * 2):
                 raise RuntimeError(f"varco edge never said online; its log:\n{log.read_text()}")
@@ -177,12 +217,13 @@ def edge_process_memory(broker: Broker, workdir: Path, *, dnspython: bool = True
                 process.wait()
 
 
-def bare_paho_memory(broker: Broker) -> Memory:
+def bare_paho_memory(broker: Broker, environment: Mapping[str, str]) -> Memory:
     """Start a bare paho client in a fresh interpreter and measure it once connected."""
     process = subprocess.Popen(
         [sys.executable, "-c", BARE_PAHO, broker.host, str(broker.port)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
+        env=dict(environment),
     )
     assert process.stdin is not None
     assert process.stdout is not None
@@ -196,10 +237,14 @@ def bare_paho_memory(broker: Broker) -> Memory:
         process.wait(timeout=10)
 
 
-def snippet(code: str) -> tuple[Memory, set[str]]:
+def snippet(code: str, environment: Mapping[str, str]) -> tuple[Memory, set[str]]:
     """Run ``code`` in a fresh interpreter; return its memory and its top-level packages."""
     result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, check=True, timeout=60
+        [sys.executable, "-c", code],
+        capture_output=True,
+        check=True,
+        timeout=60,
+        env=dict(environment),
     )
     report = json.loads(result.stdout)
     packages = {str(name).split(".")[0] for name in report["modules"]}
@@ -259,6 +304,8 @@ class Figures:
     bare: Memory
     edge: Memory
     edge_only: Memory
+    edge_unit: Memory
+    unit_environment: dict[str, str]
     interpreter: Memory
     imported: Memory
     packages: set[str]
@@ -282,11 +329,25 @@ def measure(events: int, rounds: int) -> Figures:
         private_mosquitto() as broker,
     ):
         workdir = Path(name)
-        edge = edge_process_memory(broker, workdir)
-        edge_only = edge_process_memory(broker, workdir, dnspython=False)
-        bare = bare_paho_memory(broker)
-        interpreter, _ = snippet(INTERPRETER_ONLY)
-        imported, packages = snippet(IMPORT_ONLY)
+        compiled = compiled_environment(workdir / "pycache")
+        unit = unit_environment()
+        # Not measured: compile every module the agent (dnspython too) and the snippets load.
+        edge_process_memory(broker, workdir, device=f"{DEVICE}-warm-up", environment=compiled)
+        snippet(INTERPRETER_ONLY, compiled)
+        edge = edge_process_memory(broker, workdir, device=DEVICE, environment=compiled)
+        edge_only = edge_process_memory(
+            broker, workdir, device=f"{DEVICE}-edge-only", environment=compiled, dnspython=False
+        )
+        edge_unit = edge_process_memory(
+            broker,
+            workdir,
+            device=f"{DEVICE}-unit",
+            environment=compiled_environment(workdir / "pycache", unit),
+            dnspython=False,
+        )
+        bare = bare_paho_memory(broker, compiled)
+        interpreter, _ = snippet(INTERPRETER_ONLY, compiled)
+        imported, packages = snippet(IMPORT_ONLY, compiled)
         paho: list[tuple[float, float]] = []
         varco: list[tuple[float, float, float]] = []
         for _ in range(rounds):
@@ -298,6 +359,8 @@ def measure(events: int, rounds: int) -> Figures:
         bare=bare,
         edge=edge,
         edge_only=edge_only,
+        edge_unit=edge_unit,
+        unit_environment=unit,
         interpreter=interpreter,
         imported=imported,
         packages=packages,
@@ -318,6 +381,7 @@ def memory_lines(figures: Figures) -> list[str]:
         ("bare paho client, connected (baseline)", figures.bare),
         ("varco edge, 1 door + 3 desks, online", figures.edge),
         ("  the same, [edge] only (no dnspython)", figures.edge_only),
+        ("  [edge] only, the unit's environment", figures.edge_unit),
         ("python, nothing imported", figures.interpreter),
         ("import edge_agent.agent, nothing else", figures.imported),
     ]
@@ -325,7 +389,8 @@ def memory_lines(figures: Figures) -> list[str]:
         f"{'':<40}  {'RSS MB':>7}  {'anon MB':>7}  {'file MB':>7}  {'peak MB':>7}  {'ratio':>6}"
     )
     lines = [
-        f"edge agent resident memory (MB = 10^6 bytes; fresh interpreters; {platform.machine()})",
+        f"edge agent resident memory (MB = 10^6 bytes; fresh interpreters loading .pyc files;"
+        f" {platform.machine()})",
         header,
         "-" * len(header),
     ]
@@ -334,7 +399,13 @@ def memory_lines(figures: Figures) -> list[str]:
             f"{name:<40}  {memory.rss_mb:>7.1f}  {memory.anon_mb:>7.1f}  {memory.file_mb:>7.1f}"
             f"  {memory.peak_mb:>7.1f}  {ratio(memory.rss_mb, base):>6}"
         )
-    for name, memory in (("this venv", figures.edge), ("[edge] only", figures.edge_only)):
+    unit = " ".join(f"{name}={value}" for name, value in figures.unit_environment.items())
+    lines.append(f"the unit's environment (firmware_config/varco-edge.service): {unit or 'none'}")
+    for name, memory in (
+        ("this venv", figures.edge),
+        ("[edge] only", figures.edge_only),
+        ("[edge] only, the unit's environment (the target)", figures.edge_unit),
+    ):
         verdict = "under" if memory.rss_mb < TARGET_MB else "OVER"
         lines.append(
             f"target: varco edge under {TARGET_MB:.0f} MB (Pi Zero 2 W), {name}: {verdict}"
@@ -373,13 +444,17 @@ def event_lines(figures: Figures) -> list[str]:
 
 
 def problems(figures: Figures) -> list[str]:
-    """What misses the edge's targets."""
+    """What misses the edge's targets.
+
+    The memory target is held against the agent as a Pi runs it: ``[edge]`` only, with the
+    unit's environment. The other rows are printed for comparison.
+    """
     found: list[str] = []
-    for name, memory in (("this venv", figures.edge), ("[edge] only", figures.edge_only)):
-        if memory.rss_mb >= TARGET_MB:
-            found.append(
-                f"varco edge ({name}) is {memory.rss_mb:.1f} MB resident; target {TARGET_MB:.0f}"
-            )
+    if figures.edge_unit.rss_mb >= TARGET_MB:
+        found.append(
+            f"varco edge ([edge] only, the unit's environment) is"
+            f" {figures.edge_unit.rss_mb:.1f} MB resident; target {TARGET_MB:.0f}"
+        )
     leaked = sorted(figures.packages.intersection(GATEWAY_PACKAGES))
     if leaked:
         found.append(f"import edge_agent.agent loads {', '.join(leaked)}")

@@ -7,7 +7,6 @@ two equal.
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Annotated, Literal
@@ -265,6 +264,9 @@ def load_config(path: Path) -> EdgeConfig:
 
 def json_schema() -> str:
     """Return the configuration's JSON Schema, as committed in ``firmware_config/``."""
+    # Imported here: nothing else in `varco edge` loads json (bench/README.md).
+    import json  # noqa: PLC0415
+
     return json.dumps(EdgeConfig.model_json_schema(), indent=2, sort_keys=True) + "\n"
 
 

@@ -24,8 +24,6 @@ from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Protocol, Self, assert_never
 
-import serial
-
 from edge_agent.config import (
     Mfrc522ReaderConfig,
     Rdm6300ReaderConfig,
@@ -272,6 +270,9 @@ class _SerialReader(_ThreadedReader):
         name = f"{self._kind} {port}"
         super().__init__(name, hold_off_seconds, clock)
         self._decoder = self._decoder_for(name)
+        # Imported here: desk nodes and RC522 doors never load pyserial (bench/README.md).
+        import serial  # noqa: PLC0415
+
         try:
             self._port = serial.Serial(port, baudrate, timeout=_PORT_TIMEOUT, exclusive=True)
         except (serial.SerialException, OSError, ValueError) as exc:

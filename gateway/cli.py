@@ -44,5 +44,7 @@ def serve(*, host: str | None, port: int | None) -> int:
         host=host or settings.api_host,
         port=port or settings.api_port,
         log_level="info",
+        # Open live pages hold an event stream: do not wait for them to leave.
+        timeout_graceful_shutdown=2,
     )
     return 0

@@ -75,6 +75,8 @@ class Ingest:
         self.counters: Counter[str] = Counter()
         self.observers: list[Observer] = []
         self.on_connect: list[Callable[[], None]] = []
+        # Called with each access-log row as it is queued (who, where, granted): the live page.
+        self.access_observers: list[Callable[[dict[str, Any]], None]] = []
         self.inside: dict[int, str] = {}
         # Built once; each message is then a lookup (unknown channels never reach here).
         self._handlers: dict[Channel, Callable[[Topic, Any, Ack], None]] = {
@@ -209,6 +211,7 @@ class Ingest:
         if row is None:
             ack(False)
         else:
+            self._observe_access(row)
             self._writer.submit(Record("access", row, ack))
 
     def _passed(self, policy: Policy, door_id: str, member_id: int) -> None:
@@ -245,6 +248,7 @@ class Ingest:
             "tapped_at": tap.at,
             "decided_at": tap.at,
         }
+        self._observe_access(row)
         self._writer.submit(Record("access", row, ack))
 
     def _on_door(self, topic: Topic, event: DoorEvent, ack: Ack) -> None:
@@ -286,6 +290,13 @@ class Ingest:
             },
         }
         self._writer.submit(Record("status", row, ack))
+
+    def _observe_access(self, row: dict[str, Any]) -> None:
+        for observer in self.access_observers:
+            try:
+                observer(row)
+            except Exception:
+                log.exception("access observer %r failed on %s", observer, row["event_id"])
 
     def _remember(self, decision: Decision) -> None:
         self._recent[decision.event_id] = decision

@@ -16,6 +16,7 @@ from gateway.access import Policy
 from gateway.allowlists import AllowlistPublisher
 from gateway.errors import GatewayError
 from gateway.ingest import Ingest, IngestOptions
+from gateway.live import LiveHub
 from gateway.occupancy import Occupancy
 from gateway.settings import Settings
 from gateway.store import Store
@@ -56,6 +57,10 @@ class Gateway:
                 ttl=timedelta(seconds=settings.allowlist_ttl_seconds),
             )
             self.ingest.on_connect.append(self.allowlists.reconnected)
+        self.live = LiveHub(self.store, self.occupancy, self.policy)
+        if self.ingest is not None:
+            self.ingest.observers.append(self.live.on_message)
+            self.ingest.access_observers.append(self.live.on_access)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -72,6 +77,9 @@ class Gateway:
         if self.allowlists is not None and self._loop is not None:
             # Called from API worker threads too: hand the news to the event loop.
             self._loop.call_soon_threadsafe(self.allowlists.changed)
+        if self._loop is not None:
+            # Desks, doors and profiles change through the API too: the live page follows.
+            self._loop.call_soon_threadsafe(self.live.changed)
         return policy
 
     async def send_command(
@@ -139,6 +147,8 @@ class Gateway:
             self._tasks.append(asyncio.create_task(self.ingest.run(), name="ingest"))
         if self.allowlists is not None:
             self._tasks.append(asyncio.create_task(self.allowlists.run(), name="allowlists"))
+        await self.live.prime()  # the live page has something to show from its first request
+        self._tasks.append(asyncio.create_task(self.live.run(), name="live"))
         return self
 
     async def __aexit__(

@@ -12,9 +12,11 @@ from gateway.api import (
     audit,
     badges,
     closures,
+    desks,
     devices,
     doors,
     health,
+    live,
     lockdowns,
     members,
     passes,
@@ -58,10 +60,13 @@ def create_app(gateway: Gateway) -> FastAPI:
         passes,
         closures,
         devices,
+        desks,
         doors,
         lockdowns,
         access_events,
         audit,
+        live,
     ):
         app.include_router(module.router)
+    app.mount("/live/static", live.static, name="live-static")
     return app

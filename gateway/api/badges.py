@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select
 
 from gateway.api.deps import AdminDep, GatewayDep, ReaderDep, SessionDep
-from gateway.api.fields import MAX_ROW_ID, RowId, path_id
+from gateway.api.fields import MAX_ROW_ID, RowId, invalid, path_id
 from gateway.api.pages import Page, PageDep, paginate
 from gateway.store.models import Badge, Member
 
@@ -60,9 +60,7 @@ def _get(session: SessionDep, badge_id: int) -> Badge:
 def create_badge(body: BadgeIn, session: SessionDep, gateway: GatewayDep, _: AdminDep) -> Badge:
     """Give a member a badge."""
     if session.get(Member, body.member_id) is None:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT, f"member_id: no member {body.member_id}"
-        )
+        raise invalid("member_id", f"no member {body.member_id}")
     if session.scalar(select(Badge.id).where(Badge.uid == body.uid)) is not None:
         raise HTTPException(status.HTTP_409_CONFLICT, f"badge {body.uid} is already issued")
     badge = Badge(uid=body.uid, member_id=body.member_id, active=True)

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import select
 
 from gateway.api.deps import AdminDep, GatewayDep, ReaderDep, SessionDep
-from gateway.api.fields import Instant, Name, path_id
+from gateway.api.fields import Instant, Name, invalid, path_id
 from gateway.api.pages import Page, PageDep, paginate
 from gateway.store.models import Closure, Site
 from varco.protocol import ID_PATTERN
@@ -62,7 +62,7 @@ def create_closure(
 ) -> ClosureOut:
     """Close the space (one site, or all) from ``starts_at`` to ``ends_at``."""
     if body.site is not None and session.get(Site, body.site) is None:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"site: no site {body.site!r}")
+        raise invalid("site", f"no site {body.site!r}")
     closure = Closure(
         name=body.name, site_id=body.site, starts_at=body.starts_at, ends_at=body.ends_at
     )

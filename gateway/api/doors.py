@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from gateway.api.deps import AdminDep, GatewayDep, OperatorDep, ReaderDep, SessionDep
-from gateway.api.fields import Day, IdPath, Name, WeeklyWindow, window_out
+from gateway.api.fields import Day, IdPath, Name, WeeklyWindow, invalid, window_out
 from gateway.api.pages import Page, PageDep, paginate
 from gateway.errors import GatewayError
 from gateway.store import audit
@@ -120,21 +120,16 @@ def create_door(body: DoorIn, session: SessionDep, gateway: GatewayDep, _: Admin
     if session.get(Door, body.id) is not None:
         raise HTTPException(status.HTTP_409_CONFLICT, f"door {body.id!r} already exists")
     if session.get(Zone, body.zone) is None:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"zone: no zone {body.zone!r}")
+        raise invalid("zone", f"no zone {body.zone!r}")
     if body.device is not None:
         device = session.get(Device, body.device)
         if device is None:
-            raise HTTPException(
-                status.HTTP_422_UNPROCESSABLE_CONTENT, f"device: no device {body.device!r}"
-            )
+            raise invalid("device", f"no device {body.device!r}")
         if device.revoked_at is not None:
-            raise HTTPException(
-                status.HTTP_422_UNPROCESSABLE_CONTENT, f"device: {body.device!r} is revoked"
-            )
+            raise invalid("device", f"{body.device!r} is revoked")
         if device.kind is not DeviceKind.DOOR_CONTROLLER:
-            raise HTTPException(
-                status.HTTP_422_UNPROCESSABLE_CONTENT,
-                f"device: {body.device!r} is a {device.kind.value}, not a door controller",
+            raise invalid(
+                "device", f"{body.device!r} is a {device.kind.value}, not a door controller"
             )
     door = Door(
         id=body.id,

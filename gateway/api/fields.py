@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, Protocol
 
-from fastapi import Path, Query
+from fastapi import HTTPException, Path, Query, status
 from pydantic import (
     AfterValidator,
     AwareDatetime,
@@ -94,3 +94,12 @@ def window_out(row: StoredWindow) -> dict[str, Any]:
         "start": f"{row.start_minute // 60:02d}:{row.start_minute % 60:02d}",
         "end": f"{row.end_minute // 60:02d}:{row.end_minute % 60:02d}",
     }
+
+
+def invalid(field: str, message: str) -> HTTPException:
+    """A 422 for a value that passed the schema but not the model (an unknown zone, say),
+    in the same shape as FastAPI's own validation errors, so clients read one kind of error."""
+    return HTTPException(
+        status.HTTP_422_UNPROCESSABLE_CONTENT,
+        [{"type": "value_error", "loc": ["body", *field.split(".")], "msg": message}],
+    )

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field, model_validator
 from sqlalchemy import select
 
 from gateway.api.deps import AdminDep, GatewayDep, ReaderDep, SessionDep
-from gateway.api.fields import IdFilter, Instant, Name, path_id
+from gateway.api.fields import IdFilter, Instant, Name, invalid, path_id
 from gateway.api.pages import Page, PageDep, paginate
 from gateway.store.models import Member, MemberStatus, Plan
 from varco.protocol import ID_PATTERN
@@ -76,7 +76,7 @@ def _check_period(valid_from: datetime | None, valid_until: datetime | None) -> 
 
 def _check_plan(session: SessionDep, plan: str) -> None:
     if session.get(Plan, plan) is None:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"plan: no plan {plan!r}")
+        raise invalid("plan", f"no plan {plan!r}")
 
 
 def _get(session: SessionDep, member_id: int) -> Member:
@@ -159,7 +159,79 @@ def update_member(
     try:
         _check_period(member.valid_from, member.valid_until)
     except ValueError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"valid_until: {exc}") from None
+        raise invalid("valid_until", f"{exc}") from None
     session.commit()
     gateway.reload_policy()
     return MemberOut.of(member)
+
+
+class ProfileIn(BaseModel):
+    """What a member chose to share on the "who's in" board; nothing shows without opt_in."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "opt_in": True,
+                    "display_name": "Ada",
+                    "profession": "Accountant",
+                    "skills": ["VAT", "start-up budgets"],
+                    "ask_me_about": "Invoicing abroad",
+                }
+            ]
+        },
+    )
+    opt_in: bool = False
+    display_name: Name | None = None
+    profession: Name | None = None
+    skills: Annotated[list[Annotated[Name, Field(max_length=60)]], Field(max_length=20)] = []
+    ask_me_about: Annotated[Name, Field(max_length=280)] | None = None
+
+    @model_validator(mode="after")
+    def _a_name_to_show(self) -> ProfileIn:
+        if self.opt_in and not self.display_name:
+            raise ValueError("display_name: a member on the board needs a name to show")
+        return self
+
+
+class ProfileOut(ProfileIn):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _profile(member: Member) -> ProfileOut:
+    return ProfileOut(
+        opt_in=member.board_opt_in,
+        display_name=member.display_name,
+        profession=member.profession,
+        skills=list(member.skills or []),
+        ask_me_about=member.ask_me_about,
+    )
+
+
+@router.get("/{member_id}/profile", response_model=ProfileOut)
+def get_profile(
+    member_id: Annotated[int, path_id("member")], session: SessionDep, _: ReaderDep
+) -> ProfileOut:
+    """Show a member's board profile."""
+    return _profile(_get(session, member_id))
+
+
+@router.put("/{member_id}/profile", response_model=ProfileOut)
+def set_profile(
+    member_id: Annotated[int, path_id("member")],
+    body: ProfileIn,
+    session: SessionDep,
+    gateway: GatewayDep,
+    _: AdminDep,
+) -> ProfileOut:
+    """Set what a member shares on the board, and whether they appear at all (opt_in)."""
+    member = _get(session, member_id)
+    member.board_opt_in = body.opt_in
+    member.display_name = body.display_name
+    member.profession = body.profession
+    member.skills = list(body.skills)
+    member.ask_me_about = body.ask_me_about
+    session.commit()
+    gateway.reload_policy()
+    return _profile(member)

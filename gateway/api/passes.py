@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import select
 
 from gateway.api.deps import AdminDep, GatewayDep, ReaderDep, SessionDep
-from gateway.api.fields import MAX_ROW_ID, Instant, Name, path_id
+from gateway.api.fields import MAX_ROW_ID, Instant, Name, invalid, path_id
 from gateway.api.pages import Page, PageDep, paginate
 from gateway.store.models import Door, GuestPass, Member
 from varco import protocol
@@ -96,17 +96,12 @@ def _get(session: SessionDep, pass_id: int) -> GuestPass:
 def create_pass(body: PassIn, session: SessionDep, gateway: GatewayDep, _: AdminDep) -> PassCreated:
     """Issue a guest pass for some doors and a time span; the answer carries its code."""
     if body.host_member_id is not None and session.get(Member, body.host_member_id) is None:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            f"host_member_id: no member {body.host_member_id}",
-        )
+        raise invalid("host_member_id", f"no member {body.host_member_id}")
     doors = []
     for door_id in dict.fromkeys(body.doors):
         door = session.get(Door, door_id)
         if door is None:
-            raise HTTPException(
-                status.HTTP_422_UNPROCESSABLE_CONTENT, f"doors: no door {door_id!r}"
-            )
+            raise invalid("doors", f"no door {door_id!r}")
         doors.append(door)
     guest_pass = GuestPass(
         code=secrets.token_hex(6).upper(),

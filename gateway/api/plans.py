@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gateway.api.deps import AdminDep, GatewayDep, ReaderDep, SessionDep
-from gateway.api.fields import Day, IdPath, Name, WeeklyWindow, window_out
+from gateway.api.fields import Day, IdPath, Name, WeeklyWindow, invalid, window_out
 from gateway.api.pages import Page, PageDep, paginate
 from gateway.store.models import AccessWindow, Plan, Zone
 from varco.protocol import ID_PATTERN
@@ -92,9 +92,7 @@ def _zones(session: Session, ids: list[str]) -> list[Zone]:
     for zone_id in dict.fromkeys(ids):
         zone = session.get(Zone, zone_id)
         if zone is None:
-            raise HTTPException(
-                status.HTTP_422_UNPROCESSABLE_CONTENT, f"zones: no zone {zone_id!r}"
-            )
+            raise invalid("zones", f"no zone {zone_id!r}")
         zones.append(zone)
     return zones
 
@@ -104,10 +102,7 @@ def _windows(windows: list[WindowIn], zones: list[Zone]) -> list[AccessWindow]:
     rows = []
     for n, window in enumerate(windows):
         if window.zone is not None and window.zone not in zone_ids:
-            raise HTTPException(
-                status.HTTP_422_UNPROCESSABLE_CONTENT,
-                f"windows.{n}.zone: {window.zone!r} is not one of the plan's zones",
-            )
+            raise invalid(f"windows.{n}.zone", f"{window.zone!r} is not one of the plan's zones")
         rows.append(
             AccessWindow(
                 zone_id=window.zone,

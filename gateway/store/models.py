@@ -181,6 +181,12 @@ class Member(Base):
     )
     valid_from: Mapped[datetime | None] = mapped_column(UTCDateTime)
     valid_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The "who's in" board: nothing of a member shows there unless they opted in.
+    board_opt_in: Mapped[bool] = mapped_column(Boolean, default=False)
+    display_name: Mapped[str | None] = mapped_column(String(120))
+    profession: Mapped[str | None] = mapped_column(String(120))
+    skills: Mapped[list[str]] = mapped_column(JSON, default=list)
+    ask_me_about: Mapped[str | None] = mapped_column(String(280))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
 
 
@@ -244,6 +250,16 @@ class DoorOpenWindow(Base):
     days: Mapped[int] = mapped_column(Integer)  # bit 0 = Monday ... bit 6 = Sunday
     start_minute: Mapped[int] = mapped_column(Integer)
     end_minute: Mapped[int] = mapped_column(Integer)
+
+
+class Desk(Base):
+    """A desk or a meeting room in an area (a zone), watched by a desk node's sensor."""
+
+    __tablename__ = "desks"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    zone_id: Mapped[str] = mapped_column(ForeignKey("zones.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(8), default="desk")  # "desk" or "room"
 
 
 class AccessEvent(Base):

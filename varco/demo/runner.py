@@ -98,6 +98,8 @@ async def _run(options: DemoOptions, mqtt_port: int, data_dir: Path, seeded: See
             host="127.0.0.1",
             port=options.api_port,
             log_level="warning",
+            # Open live pages hold an event stream: do not wait for them to leave.
+            timeout_graceful_shutdown=2,
         )
     )
     stop = asyncio.Event()
@@ -186,6 +188,7 @@ def _banner(options: DemoOptions, mqtt_port: int, database: Path, token: str) ->
     url = f"http://127.0.0.1:{options.api_port}"
     lines = [
         "Varco demo: two doors and six desks, members tapping at random.",
+        f"  live page    {url}/live   (desks, doors, who's in)",
         f"  admin API    {url}   (docs: {url}/docs)",
         f"  admin token  {token}",
         f"  try          curl -H 'Authorization: Bearer {token}' {url}/access-events",

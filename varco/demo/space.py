@@ -12,6 +12,7 @@ from gateway.store import Store
 from gateway.store.models import (
     AccessWindow,
     Badge,
+    Desk,
     Device,
     DeviceKind,
     Door,
@@ -54,6 +55,13 @@ CARDS = (
     Card("04B8C9D0E1", "Katherine Johnson", "weekend plan: not today"),
     Card("DEADBEEF01", "a stranger", "unknown badge"),
 )
+
+# Who shares what on the "who's in" board; the others did not opt in and never show there.
+PROFILES = {
+    "Ada Lovelace": ("Ada", "Software engineer", ["Python", "algorithms"], "Automating invoices"),
+    "Grace Hopper": ("Grace", "Compiler writer", ["COBOL", "debugging"], "Finding the bug"),
+    "Margaret Hamilton": ("Margaret", "Accountant", ["VAT", "start-up budgets"], "Cash flow"),
+}
 
 _MEMBERS = (
     # name, plan, status, [(uid, active)]
@@ -146,18 +154,28 @@ def seed(store: Store) -> Seeded:
             valid = (
                 (now - timedelta(days=1), now - timedelta(hours=1)) if plan == "day-pass" else None
             )
+            profile = PROFILES.get(name)
             member = Member(
                 name=name,
                 plan_id=plan,
                 status=status,
                 valid_from=valid[0] if valid else None,
                 valid_until=valid[1] if valid else None,
+                board_opt_in=profile is not None,
+                display_name=profile[0] if profile else None,
+                profession=profile[1] if profile else None,
+                skills=profile[2] if profile else [],
+                ask_me_about=profile[3] if profile else None,
             )
             session.add(member)
             session.flush()
             session.add_all(
                 Badge(uid=uid, member_id=member.id, active=active) for uid, active in badges
             )
+        session.add_all(
+            Desk(id=desk, name=f"Desk {n}", zone_id="lobby", kind="desk")
+            for n, desk in enumerate(DESKS, start=1)
+        )
         token = issue_token(session, name="demo admin", role=Role.ADMIN)
         keys = {d.id: d.allowlist_key for d in session.scalars(select(Device))}
         return Seeded(token, keys)

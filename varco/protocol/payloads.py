@@ -150,6 +150,9 @@ class Decision(_Payload):
 class DoorEvent(_Payload):
     """A change seen by a door's contact or alarm logic (edge -> gateway)."""
 
+    # Built on first use, not at import: a desk node never sends one.
+    model_config = ConfigDict(defer_build=True)
+
     v: Literal[1] = 1
     event_id: EventId
     door: Id
@@ -189,6 +192,9 @@ ScheduleId = Annotated[str, Field(pattern=r"^[a-z0-9]{1,16}$")]
 
 
 class DoorAllowlist(_Payload):
+    # Built on first use, not at import: a desk node never receives an allow-list.
+    model_config = ConfigDict(defer_build=True)
+
     unlock_seconds: Annotated[float, Field(gt=0, le=300)]
     locked_down: bool = False
     # Office hours: held unlocked in these windows, optionally only after a first grant that day.
@@ -205,6 +211,9 @@ class Allowlist(_Payload):
     UIDs. ``version`` grows with every issue (milliseconds since the epoch); a door never
     trusts a list after ``expires_at``.
     """
+
+    # Built on first use, not at import: a desk node never receives one.
+    model_config = ConfigDict(defer_build=True)
 
     v: Literal[1] = 1
     version: Annotated[int, Field(ge=0)]
@@ -225,6 +234,9 @@ class CommandAction(enum.StrEnum):
 
 class Command(_Payload):
     """An operator's order to a device (gateway -> edge); ignored once ``expires_at`` passes."""
+
+    # Built on first use, not at import: most devices never receive one.
+    model_config = ConfigDict(defer_build=True)
 
     v: Literal[1] = 1
     command_id: EventId

@@ -48,7 +48,8 @@ def minutes(clock: str) -> int:
 class Window(BaseModel):
     """Open on ``days`` (0 = Monday ... 6 = Sunday) from ``start`` to ``end``, local time."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Built on first use, not at import: on the edge only an allow-list holds these.
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     days: Annotated[list[Annotated[int, Field(ge=0, le=6)]], Field(min_length=1, max_length=7)]
     start: Clock
@@ -80,7 +81,8 @@ class Window(BaseModel):
 
 
 class Interval(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Built on first use, not at import: on the edge only an allow-list holds these.
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     starts_at: AwareDatetime
     ends_at: AwareDatetime
@@ -89,7 +91,8 @@ class Interval(BaseModel):
 class Schedule(BaseModel):
     """Everything time-bound about one credential at one door."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Built on first use, not at import: on the edge only an allow-list holds these.
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     windows: Annotated[list[Window], Field(max_length=64)] = []
     valid_from: AwareDatetime | None = None

@@ -1,0 +1,54 @@
+"""Desks and meeting rooms: where they are, so the live page can show them by area."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, HTTPException, status
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+
+from gateway.api.deps import AdminDep, GatewayDep, ReaderDep, SessionDep
+from gateway.api.fields import Name, invalid
+from gateway.api.pages import Page, PageDep, paginate
+from gateway.store.models import Desk, Zone
+from varco.protocol import ID_PATTERN
+
+router = APIRouter(prefix="/desks", tags=["desks"])
+
+
+class DeskIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: Annotated[str, Field(pattern=ID_PATTERN, examples=["desk-1"])]
+    name: Annotated[Name, Field(examples=["Desk 1, by the window"])]
+    zone: Annotated[str, Field(pattern=ID_PATTERN, description="The area it is in")]
+    kind: Literal["desk", "room"] = "desk"
+
+
+class DeskOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: str
+    name: str
+    zone_id: str
+    kind: str
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=DeskOut)
+def create_desk(body: DeskIn, session: SessionDep, gateway: GatewayDep, _: AdminDep) -> Desk:
+    """Register a desk or a meeting room in an area; its sensor reports under this id."""
+    if session.get(Desk, body.id) is not None:
+        raise HTTPException(status.HTTP_409_CONFLICT, f"desk {body.id!r} already exists")
+    if session.get(Zone, body.zone) is None:
+        raise invalid("zone", f"no zone {body.zone!r}")
+    desk = Desk(id=body.id, name=body.name, zone_id=body.zone, kind=body.kind)
+    session.add(desk)
+    session.commit()
+    gateway.reload_policy()
+    return desk
+
+
+@router.get("", response_model=Page[DeskOut])
+def list_desks(session: SessionDep, page: PageDep, _: ReaderDep) -> Page[DeskOut]:
+    """List desks and rooms."""
+    rows, total = paginate(session, select(Desk).order_by(Desk.zone_id, Desk.id), page)
+    return Page(items=[DeskOut.model_validate(r) for r in rows], total=total, **page.model_dump())
