@@ -78,7 +78,27 @@ def test_compose_mounts_and_builds_only_what_the_repository_has() -> None:
                 assert (ROOT / source).exists(), f"{name} mounts missing {source}"
             else:
                 assert source in volumes, f"{name} uses undeclared volume {source}"
-        assert "healthcheck" in service or build is not None, f"{name} has no health check"
+        one_shot = service.get("restart") == "no"
+        assert "healthcheck" in service or build is not None or one_shot, (
+            f"{name} has no health check"
+        )
+
+
+def test_compose_starts_things_in_order_and_asks_for_its_secrets() -> None:
+    services = compose()["services"]
+    text = (ROOT / "docker-compose.yml").read_text()
+    example = (ROOT / ".env.example").read_text()
+
+    assert services["gateway"]["depends_on"]["mosquitto-setup"] == {
+        "condition": "service_completed_successfully"
+    }
+    assert services["mosquitto"]["depends_on"]["mosquitto-init"] == {
+        "condition": "service_completed_successfully"
+    }
+    for secret in set(re.findall(r"\$\{(\w+)(?::\?|:-|\})", text)):
+        assert f"{secret}=" in example, f".env.example does not mention {secret}"
+    # The broker it mounts is the one that confines each device to its own topics.
+    assert "mosquitto-dynsec.conf:/mosquitto/config/mosquitto.conf" in text
 
 
 def test_compose_passes_the_gateway_only_settings_it_has() -> None:
