@@ -21,6 +21,7 @@ from gateway.api import (
     members,
     passes,
     plans,
+    reports,
     sites,
     zones,
 )
@@ -30,7 +31,8 @@ from varco import __version__
 DESCRIPTION = """
 Manage a coworking space: sites (and their time zones), zones, plans with their opening hours,
 members and their badges, guest passes, holidays and closures, doors and the devices that drive
-them; lock down a door, a zone or a site, open a door from afar, and read the access log.
+them; lock down a door, a zone or a site, open a door from afar, read the access log and the audit
+log, and report usage (hours present, desk hours, utilisation) for cost sharing and billing.
 
 Every endpoint but `/healthz` needs `Authorization: Bearer <token>`. Roles: **admin** changes
 anything; **operator** reads, locks down and unlocks doors; **viewer** reads. Create the first
@@ -65,6 +67,7 @@ def create_app(gateway: Gateway) -> FastAPI:
         lockdowns,
         access_events,
         audit,
+        reports,
         live,
     ):
         app.include_router(module.router)

@@ -64,6 +64,7 @@ READS = [
     "/members/{member_id}/profile",
     "/plans/{plan_id}",
     "/devices/{device_id}",
+    "/reports/usage",
 ]
 # The live page's API answers anyone in the space: it shows nothing private.
 PUBLIC = ["/healthz", "/live/state", "/live/board", "/live/events"]
