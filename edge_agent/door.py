@@ -21,7 +21,7 @@ from edge_agent.link import Link
 from edge_agent.outbox import Outbox
 from edge_agent.readers import Reader, open_reader
 from varco import protocol
-from varco.protocol import Channel, Credential, DoorEvent, DoorState, OfflineDecision, Tap
+from varco.protocol import Channel, DoorEvent, DoorState, OfflineDecision, Tap
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +95,7 @@ class Door:
         tap = Tap(
             event_id=new_event_id(),
             door=self.config.id,
-            credential=Credential(value=uid),
+            credential=protocol.credential_of(uid),
             at=protocol.utcnow(),
         )
         answer = await self._link.ask(tap, self.config.decision_timeout_seconds)

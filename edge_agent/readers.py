@@ -33,6 +33,7 @@ from edge_agent.config import (
 )
 from edge_agent.errors import EdgeError
 from edge_agent.rdm6300 import Rdm6300Decoder, shown
+from varco.protocol import PASS_QR_PREFIX
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +93,9 @@ _DECIMAL_UID = re.compile(r"[0-9]{10}")
 _HEX_UID = re.compile(r"[0-9A-Fa-f]{4,32}")
 
 
+_PASS_CODE = re.compile(r"[0-9A-Za-z_-]{4,64}")
+
+
 def uid_from_line(line: str) -> str:
     """Return the UID a USB reader typed on one line; raise ``ValueError`` saying why not.
 
@@ -101,6 +105,12 @@ def uid_from_line(line: str) -> str:
     10-digit number above 32 bits reads as hex (a 40-bit EM4100 ID).
     """
     text = line.strip()
+    if text[: len(PASS_QR_PREFIX)].lower() == PASS_QR_PREFIX:
+        # A guest pass's QR code, scanned: handed on as it is (see varco.protocol).
+        code = text[len(PASS_QR_PREFIX) :]
+        if not _PASS_CODE.fullmatch(code):
+            raise ValueError("a pass QR code with a malformed code")
+        return PASS_QR_PREFIX + code
     if _DECIMAL_UID.fullmatch(text) and int(text) <= 0xFFFF_FFFF:
         return f"{int(text):08X}"
     digits = text.replace(":", "").replace(" ", "")

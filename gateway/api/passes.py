@@ -82,7 +82,8 @@ class PassOut(BaseModel):
 
 
 class PassCreated(PassOut):
-    code: str = Field(description="What the guest presents; give it to them now")
+    code: str = Field(description="The pass's code; give it to the guest now")
+    qr_text: str = Field(description="What the guest's QR code holds, for a QR reader at the door")
 
 
 def _get(session: SessionDep, pass_id: int) -> GuestPass:
@@ -115,7 +116,11 @@ def create_pass(body: PassIn, session: SessionDep, gateway: GatewayDep, _: Admin
     session.add(guest_pass)
     session.commit()
     gateway.reload_policy()
-    return PassCreated(**PassOut.of(guest_pass).model_dump(), code=guest_pass.code)
+    return PassCreated(
+        **PassOut.of(guest_pass).model_dump(),
+        code=guest_pass.code,
+        qr_text=protocol.pass_qr_text(guest_pass.code),
+    )
 
 
 @router.get("", response_model=Page[PassOut])

@@ -32,6 +32,7 @@ from edge_agent.readers import (
     open_reader,
     uid_from_line,
 )
+from varco import protocol
 
 CARD_A = b"\x0262E3086CED08\x03"
 CARD_B = b"\x020F00A1B2C3DF\x03"
@@ -424,3 +425,20 @@ async def test_the_factory_asks_for_the_pi_extra_when_mfrc522_cannot_be_imported
         open_reader(Mfrc522ReaderConfig(kind="mfrc522"))
 
     assert "SPI 0.0" in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("line", "reading"),
+    [
+        ("varco-pass:3F9A12BC44D1", "varco-pass:3F9A12BC44D1"),
+        ("VARCO-PASS:3F9A12BC44D1\r", "varco-pass:3F9A12BC44D1"),
+    ],
+)
+def test_a_scanned_pass_qr_code_is_handed_on_as_a_pass(line: str, reading: str) -> None:
+    assert uid_from_line(line) == reading
+    assert protocol.credential_of(reading).kind is protocol.CredentialKind.PASS
+
+
+def test_a_pass_qr_code_with_a_malformed_code_is_refused() -> None:
+    with pytest.raises(ValueError, match="malformed code"):
+        uid_from_line("varco-pass:no spaces allowed")

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from gateway.api import create_app
-from tests.factories import FRONT_DOOR, Space
+from tests.factories import FRONT_DOOR, OFFICE_DOOR, Space
 from tests.integration.conftest import FRONT_RELAY, Rig, eventually
 
 pytestmark = pytest.mark.integration
@@ -103,3 +103,40 @@ async def test_office_hours_hold_the_door_unlocked_after_the_first_entry(
     response = await api.patch(f"/doors/{FRONT_DOOR}", json={"open_windows": []})
     assert response.status_code == 200, response.text
     await eventually(lambda: not relay.state)  # office hours over: locked again
+
+
+async def test_a_guest_shows_the_qr_code_of_a_pass_at_the_doors_the_host_chose(
+    rig: Rig, api: httpx.AsyncClient
+) -> None:
+    now = datetime.now(UTC)
+    created = await api.post(
+        "/passes",
+        json={
+            "guest_name": "Katherine Johnson",
+            "host_member_id": rig.space.ada,
+            "valid_from": (now - timedelta(minutes=5)).isoformat(),
+            "valid_until": (now + timedelta(hours=2)).isoformat(),
+            "doors": [FRONT_DOOR],
+        },
+    )
+    assert created.status_code == 201, created.text
+    guest_pass = created.json()
+    await eventually(
+        lambda: (
+            rig.agent.cache.current is not None
+            and len(rig.agent.cache.current.doors[FRONT_DOOR].credentials) == 3
+        )  # Ada, Grace, pass
+    )
+
+    welcome = await rig.present(FRONT_DOOR, guest_pass["qr_text"])
+    elsewhere = await rig.present(OFFICE_DOOR, guest_pass["qr_text"])
+    rig.broker.stop()  # offline, the door still knows the pass
+    await eventually(lambda: not rig.agent.link.connected.is_set())
+    offline = await rig.present(FRONT_DOOR, guest_pass["qr_text"])
+
+    assert (welcome.granted, welcome.reason) == (True, "granted")
+    assert (elsewhere.granted, elsewhere.reason) == (False, "wrong_zone")
+    assert (offline.granted, offline.reason, offline.answered) == (True, "granted", False)
+    await rig.gateway.writer.join()
+    [event] = rig.access_events(welcome.event_id)
+    assert (event.credential_kind, event.credential) == ("pass", guest_pass["code"])

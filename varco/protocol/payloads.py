@@ -118,6 +118,23 @@ class OfflineDecision(_Payload):
     allowlist_version: Annotated[int, Field(ge=0)] | None = None
 
 
+# What a guest pass's QR code holds: this prefix, then the pass's code. A reader that types
+# what it scans (a QR scanner in keyboard or serial mode) hands the door this text.
+PASS_QR_PREFIX = "varco-pass:"
+
+
+def pass_qr_text(code: str) -> str:
+    """Return the text a guest pass's QR code carries."""
+    return f"{PASS_QR_PREFIX}{code}"
+
+
+def credential_of(reading: str) -> Credential:
+    """Turn what a reader read (a badge UID, or a pass's QR text) into a credential."""
+    if reading[: len(PASS_QR_PREFIX)].lower() == PASS_QR_PREFIX:
+        return Credential(kind=CredentialKind.PASS, value=reading[len(PASS_QR_PREFIX) :])
+    return Credential(value=reading)
+
+
 class Tap(_Payload):
     """A credential presented at a door's reader (edge -> gateway).
 
