@@ -26,6 +26,8 @@ from tests.factories import DOOR_DEVICE, FRONT_DOOR, OFFICE_DOOR, SITE, Space, m
 from varco import protocol, transport
 from varco.protocol import Channel, Credential, Decision, Tap
 
+# Longer than the 1 s default: a loaded CI machine must not turn an online answer offline.
+DECISION_TIMEOUT = 2.0
 FRONT_RELAY = 17
 OFFICE_RELAY = 22
 
@@ -91,9 +93,16 @@ def door_controller(broker: Mosquitto, state_dir: Path, key: str) -> Agent:
             state_dir=state_dir,
             allowlist_key=key,
             doors=[
-                DoorConfig(id=FRONT_DOOR, relay_pin=FRONT_RELAY),
+                DoorConfig(
+                    id=FRONT_DOOR, relay_pin=FRONT_RELAY, decision_timeout_seconds=DECISION_TIMEOUT
+                ),
                 # The offices open when nothing is known (fail-safe); the front door stays shut.
-                DoorConfig(id=OFFICE_DOOR, relay_pin=OFFICE_RELAY, fail_mode="safe"),
+                DoorConfig(
+                    id=OFFICE_DOOR,
+                    relay_pin=OFFICE_RELAY,
+                    fail_mode="safe",
+                    decision_timeout_seconds=DECISION_TIMEOUT,
+                ),
             ],
         )
     )

@@ -18,6 +18,7 @@ from gateway.store.models import AccessEvent, Badge
 from tests.conftest import Mosquitto
 from tests.factories import FRONT_DOOR, OFFICE_DOOR, Space, make_space
 from tests.integration.conftest import (
+    DECISION_TIMEOUT,
     FRONT_RELAY,
     Rig,
     eventually,
@@ -29,7 +30,7 @@ from varco.protocol import Channel, DeskEvent
 
 pytestmark = pytest.mark.integration
 
-TIMEOUT = 1.0  # the door controller's decision_timeout_seconds (the default)
+TIMEOUT = DECISION_TIMEOUT  # the test door controller's decision_timeout_seconds
 SLACK = 0.05
 
 
