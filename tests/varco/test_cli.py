@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -126,3 +127,27 @@ def test_edge_says_in_one_line_why_it_cannot_start(
     assert result.returncode == 1
     assert expected in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_demo_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
+    demo = subprocess.Popen(
+        [*VARCO, "demo", "--port", str(free_port()), "--data-dir", str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert demo.stdout is not None
+        for line in demo.stdout:  # the banner comes once everything is up
+            if line.startswith("  stop"):
+                break
+        demo.send_signal(signal.SIGINT)
+        out, _ = demo.communicate(timeout=30)
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+            demo.wait()
+
+    assert demo.returncode == 0
+    assert "stopping..." in out
+    assert out.strip().splitlines()[-1].startswith("-- ")
