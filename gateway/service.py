@@ -18,6 +18,7 @@ from gateway.errors import GatewayError
 from gateway.ingest import Ingest, IngestOptions
 from gateway.live import LiveHub
 from gateway.occupancy import Occupancy
+from gateway.recorder import InfluxTarget, Recorder, RecorderOptions
 from gateway.settings import Settings
 from gateway.store import Store
 from gateway.store.policy import load_policy
@@ -61,6 +62,11 @@ class Gateway:
         if self.ingest is not None:
             self.ingest.observers.append(self.live.on_message)
             self.ingest.access_observers.append(self.live.on_access)
+        self.recorder: Recorder | None = None
+        if settings.influx_url and self.ingest is not None:
+            self.recorder = _recorder(settings)
+            self.ingest.observers.append(self.recorder.on_message)
+            self.ingest.access_observers.append(self.recorder.on_access)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -141,6 +147,8 @@ class Gateway:
         self._loop = asyncio.get_running_loop()
         await asyncio.to_thread(self.store.upgrade)
         await asyncio.to_thread(self.reload_policy)
+        if self.recorder is not None:
+            self.recorder.start()
         self._tasks.append(asyncio.create_task(self.writer.run(), name="event-writer"))
         self._tasks.append(asyncio.create_task(self._refresh_policy(), name="policy-refresh"))
         if self.ingest is not None:
@@ -165,6 +173,8 @@ class Gateway:
             await asyncio.wait_for(self.writer.join(), timeout=10)
         except TimeoutError:
             log.error("%d event records not committed at shutdown", self.writer.depth)
+        if self.recorder is not None:
+            await self.recorder.stop()  # flushes for a bounded time; the rest waits on disk
         for task in self._tasks:
             await _cancel(task)
         self._tasks.clear()
@@ -184,3 +194,13 @@ async def _cancel(task: asyncio.Task[None]) -> None:
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
+
+
+def _recorder(settings: Settings) -> Recorder:
+    assert settings.influx_url is not None
+    token = settings.influx_token.get_secret_value() if settings.influx_token else ""
+    return Recorder(
+        InfluxTarget(settings.influx_url, settings.influx_org, settings.influx_bucket, token),
+        settings.recorder_outbox,
+        RecorderOptions(max_points=settings.recorder_max_points),
+    )

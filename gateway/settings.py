@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr
@@ -77,6 +78,23 @@ class Settings(BaseSettings):
     )
     device_broker_port: int | None = Field(
         default=None, ge=1, le=65535, description="The devices' broker port; mqtt_port when unset"
+    )
+
+    influx_url: str | None = Field(
+        default=None,
+        description="InfluxDB's URL (v2 write API); unset, nothing is recorded to InfluxDB",
+    )
+    influx_org: str = Field(default="varco", description="The InfluxDB organization")
+    influx_bucket: str = Field(default="varco", description="The InfluxDB bucket")
+    influx_token: SecretStr | None = Field(default=None, description="An InfluxDB write token")
+    recorder_outbox: Path = Field(
+        default=Path("recorder-outbox.db"),
+        description="The SQLite file where points wait until InfluxDB acknowledges them",
+    )
+    recorder_max_points: int = Field(
+        default=1_000_000,
+        ge=1,
+        description="The recorder outbox's bound; at it the oldest points are dropped, counted",
     )
 
     def broker(self) -> BrokerAddress:
