@@ -7,7 +7,7 @@ import contextlib
 import logging
 import threading
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from types import TracebackType
 
 import aiomqtt
@@ -22,6 +22,7 @@ from gateway.recorder import InfluxTarget, Recorder, RecorderOptions
 from gateway.settings import Settings
 from gateway.store import Store
 from gateway.store.policy import load_policy
+from gateway.store.records import forget_access_before
 from gateway.store.writer import EventWriter
 from varco import protocol
 from varco.protocol import Channel, Command, CommandAction
@@ -29,6 +30,7 @@ from varco.protocol import Channel, Command, CommandAction
 log = logging.getLogger(__name__)
 
 COMMAND_LIFETIME = timedelta(seconds=30)
+RETENTION_CHECK_SECONDS = 3600.0
 
 
 class Gateway:
@@ -151,6 +153,7 @@ class Gateway:
             self.recorder.start()
         self._tasks.append(asyncio.create_task(self.writer.run(), name="event-writer"))
         self._tasks.append(asyncio.create_task(self._refresh_policy(), name="policy-refresh"))
+        self._tasks.append(asyncio.create_task(self._enforce_retention(), name="retention"))
         if self.ingest is not None:
             self._tasks.append(asyncio.create_task(self.ingest.run(), name="ingest"))
         if self.allowlists is not None:
@@ -179,6 +182,26 @@ class Gateway:
             await _cancel(task)
         self._tasks.clear()
         self.store.close()
+
+    async def _enforce_retention(self) -> None:
+        # Identities in the access log are kept only as long as the site's policy says.
+        days = self.settings.access_log_retention_days
+        if days <= 0:
+            return
+        while True:
+            before = protocol.utcnow() - timedelta(days=days)
+            try:
+                gone = await asyncio.to_thread(self._forget_access_before, before)
+            except Exception:
+                log.exception("access log retention not enforced; retrying in an hour")
+            else:
+                if gone:
+                    log.info("access log: %d taps older than %s forgotten", gone, before)
+            await asyncio.sleep(RETENTION_CHECK_SECONDS)
+
+    def _forget_access_before(self, before: datetime) -> int:
+        with self.store.session() as session:
+            return forget_access_before(session, before)
 
     async def _refresh_policy(self) -> None:
         # Other replicas change the model too; this bounds how long we lag behind them.

@@ -97,6 +97,15 @@ class Settings(BaseSettings):
         description="The recorder outbox's bound; at it the oldest points are dropped, counted",
     )
 
+    access_log_retention_days: float = Field(
+        default=365.0,
+        ge=0,
+        description=(
+            "How long the SQL access log keeps who went where; older taps are deleted daily. "
+            "0 keeps them forever."
+        ),
+    )
+
     def broker(self) -> BrokerAddress:
         """Return the broker address these settings describe."""
         return BrokerAddress(

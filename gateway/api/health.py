@@ -19,6 +19,7 @@ class Health(BaseModel):
     policy_version: int
     writer_depth: int
     counters: dict[str, int]
+    recorder: dict[str, int] | None = None  # points waiting for InfluxDB, written, refused...
 
 
 @router.get("/healthz", response_model=Health)
@@ -42,4 +43,9 @@ def healthz(gateway: GatewayDep, response: Response) -> Health:
         policy_version=gateway.policy().version,
         writer_depth=gateway.writer.depth,
         counters=dict(ingest.counters) if ingest else {},
+        recorder=(
+            {"depth": gateway.recorder.depth, **gateway.recorder.counters}
+            if gateway.recorder is not None
+            else None
+        ),
     )

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, select, update
+from sqlalchemy import Table, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -99,3 +99,13 @@ def known_event_ids(session: Session, kind: str, ids: Sequence[str]) -> set[str]
     """Return those of ``ids`` already recorded for ``kind``."""
     table = _TABLES[kind]
     return set(session.scalars(select(table.c.event_id).where(table.c.event_id.in_(ids))))
+
+
+def forget_access_before(session: Session, before: datetime) -> int:
+    """Delete the access log's taps older than ``before``; return how many went.
+
+    The access log holds who went where: it is kept for the audit as long as the site's
+    retention period says, then forgotten (InfluxDB never held identities).
+    """
+    result = session.execute(delete(AccessEvent).where(AccessEvent.tapped_at < before))
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -99,7 +99,9 @@ def members(database_url: str, space: Space) -> dict[str, int]:
 
 @pytest.fixture
 def client(database_url: str, members: dict[str, int]) -> Iterator[TestClient]:
-    gateway = Gateway(Settings(database_url=database_url), ingest=False)
+    # The scripted day is in 2025: keep it past the default retention period of the access log.
+    settings = Settings(database_url=database_url, access_log_retention_days=0)
+    gateway = Gateway(settings, ingest=False)
     with TestClient(create_app(gateway), raise_server_exceptions=True) as client:
         yield client
 
