@@ -127,6 +127,7 @@ class Policy:
     sites: Mapping[str, SiteRule] = field(default_factory=_frozen)
     passes: Mapping[str, PassRule] = field(default_factory=_frozen)
     closures: tuple[ClosureRule, ...] = ()
+    desk_areas: Mapping[str, str] = field(default_factory=_frozen)  # desk -> its zone
     version: int = 0
 
     @classmethod
@@ -142,6 +143,7 @@ class Policy:
         sites: list[SiteRule] | None = None,
         passes: list[PassRule] | None = None,
         closures: list[ClosureRule] | None = None,
+        desk_areas: Mapping[str, str] | None = None,
         version: int = 0,
     ) -> Policy:
         """Index rule lists into a snapshot."""
@@ -155,6 +157,7 @@ class Policy:
             sites=_frozen({s.id: s for s in sites or []}),
             passes=_frozen({p.code: p for p in passes or []}),
             closures=tuple(closures or ()),
+            desk_areas=_frozen(desk_areas),
             version=version,
         )
 

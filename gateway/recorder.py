@@ -205,7 +205,9 @@ class Recorder:
         self._target = target
         self._options = options or RecorderOptions()
         self.outbox = PointOutbox(outbox_path, max_points=self._options.max_points)
-        self._desk_areas = desk_areas
+        # Which area each desk is in, for the desk points' ``area`` tag; the gateway keeps it
+        # current as desks are registered.
+        self.desk_areas: Mapping[str, str] = desk_areas or {}
         self._client = InfluxDBClient(
             url=target.url,
             token=target.token,
@@ -223,7 +225,7 @@ class Recorder:
 
     def on_message(self, topic: Topic, payload: Payload) -> None:
         """Commit the points of a door, desk or status message (an ingest observer)."""
-        self.record(measurements.message_points(topic, payload, self._desk_areas))
+        self.record(measurements.message_points(topic, payload, self.desk_areas))
 
     def on_access(self, row: dict[str, Any]) -> None:
         """Commit the point of an access-log row (an ingest access observer)."""

@@ -82,6 +82,8 @@ class Gateway:
             with self.store.session() as session:
                 policy = load_policy(session, version=self._policy.version + 1)
             self._policy = policy  # one reference swap: readers see old or new, never half
+        if self.recorder is not None:
+            self.recorder.desk_areas = policy.desk_areas
         if self.allowlists is not None and self._loop is not None:
             # Called from API worker threads too: hand the news to the event loop.
             self._loop.call_soon_threadsafe(self.allowlists.changed)

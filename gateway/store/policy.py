@@ -25,6 +25,7 @@ from gateway.store.models import (
     AccessWindow,
     Badge,
     Closure,
+    Desk,
     Device,
     Door,
     DoorOpenWindow,
@@ -144,5 +145,6 @@ def load_policy(session: Session, version: int = 0) -> Policy:
             ClosureRule(site=c.site_id, interval=Interval(starts_at=c.starts_at, ends_at=c.ends_at))
             for c in session.scalars(select(Closure))
         ],
+        desk_areas={d.id: d.zone_id for d in session.scalars(select(Desk))},
         version=version,
     )

@@ -21,6 +21,8 @@ from gateway import measurements
 from gateway.recorder import InfluxTarget, Recorder, RecorderOptions
 from gateway.service import Gateway
 from gateway.settings import Settings
+from gateway.store import Store
+from gateway.store.models import Desk, Zone
 from tests.conftest import Mosquitto, free_port, need
 from tests.integration.conftest import eventually
 from tests.integration.influxd import Influxd, V2Shim
@@ -227,6 +229,12 @@ async def test_the_gateway_records_what_it_ingests(
         influx_url=shim.url,
         recorder_outbox=tmp_path / "recorder.db",
     )
+    with Store(settings.database_url) as store:
+        store.create_schema()
+        with store.session() as session:  # desk-1 is in the lobby: its points say so
+            session.add(Zone(id="lobby", name="Lobby"))
+            session.flush()
+            session.add(Desk(id="desk-1", name="Desk 1", zone_id="lobby"))
     async with Gateway(settings) as gateway:
         assert gateway.recorder is not None
         assert gateway.ingest is not None
@@ -240,3 +248,5 @@ async def test_the_gateway_records_what_it_ingests(
                 )
         await eventually(lambda: count(influxd, "occupied", "desk") == 5, within=10)
     assert count(influxd, "occupied", "desk") == 5
+    lobby = influxd.rows(BUCKET, """SELECT count("occupied") FROM "desk" WHERE "area" = 'lobby'""")
+    assert lobby[0][1] == 1  # desk-1's one event; unregistered desks carry no area
