@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
 
 from gateway.store import Store
 from gateway.store.models import (
@@ -91,3 +93,20 @@ def make_space(store: Store) -> Space:
         admin = issue_token(session, name="test admin", role=Role.ADMIN)
         viewer = issue_token(session, name="test viewer", role=Role.VIEWER)
         return Space(admin, viewer, ada.id, grace.id, linus.id)
+
+
+def access_row(event_id: str, at: datetime) -> dict[str, Any]:
+    """A granted tap of Ada's badge at the front door, as the access log stores it."""
+    return {
+        "event_id": event_id,
+        "site": SITE,
+        "device_id": DOOR_DEVICE,
+        "door_id": FRONT_DOOR,
+        "credential_kind": "badge",
+        "credential": Space.ADA_BADGE,
+        "member_id": 1,
+        "granted": True,
+        "reason": "granted",
+        "tapped_at": at,
+        "decided_at": at + timedelta(milliseconds=15),
+    }

@@ -13,25 +13,11 @@ from gateway.settings import Settings
 from gateway.store import Store
 from gateway.store.models import AccessEvent
 from gateway.store.records import forget_access_before, insert_new
-from tests.factories import DOOR_DEVICE, FRONT_DOOR, SITE, Space, make_space
+from tests.factories import access_row, make_space
 
 
 def tap(event_id: str, at: datetime) -> dict[str, Any]:
-    return {
-        "event_id": event_id,
-        "site": SITE,
-        "device_id": DOOR_DEVICE,
-        "door_id": FRONT_DOOR,
-        "credential_kind": "badge",
-        "credential": Space.ADA_BADGE,
-        "member_id": 1,
-        "granted": True,
-        "reason": "granted",
-        "decided_offline": False,
-        "allowlist_version": None,
-        "tapped_at": at,
-        "decided_at": at,
-    }
+    return access_row(event_id, at)
 
 
 def kept(store: Store) -> list[str]:

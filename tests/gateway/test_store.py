@@ -27,13 +27,13 @@ from gateway.store.models import (
 from gateway.store.policy import load_policy
 from gateway.store.records import insert_new
 from gateway.store.writer import EventWriter, Record, RecordKind
+from tests import factories
 from tests.factories import (
     DOOR_DEVICE,
     FRONT_DOOR,
     OFFICE_DOOR,
     SITE,
     UNLOCK_SECONDS,
-    Space,
     make_space,
 )
 
@@ -42,19 +42,7 @@ ROME = timezone(timedelta(hours=1))
 
 
 def access_row(event_id: str, at: datetime = T0) -> dict[str, Any]:
-    return {
-        "event_id": event_id,
-        "site": SITE,
-        "device_id": DOOR_DEVICE,
-        "door_id": FRONT_DOOR,
-        "credential_kind": "badge",
-        "credential": Space.ADA_BADGE,
-        "member_id": 1,
-        "granted": True,
-        "reason": "granted",
-        "tapped_at": at,
-        "decided_at": at + timedelta(milliseconds=15),
-    }
+    return factories.access_row(event_id, at)
 
 
 def door_row(event_id: str, at: datetime = T0, state: str = "opened") -> dict[str, Any]:
