@@ -32,13 +32,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta, tzinfo
 from typing import Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from gateway.errors import GatewayError
 from gateway.store.models import AccessEvent, Desk, DeskEventRecord, Door, Member, Site, Zone
+from gateway.store.policy import site_zone
 
 log = logging.getLogger(__name__)
 
@@ -364,13 +364,7 @@ def occupancy_report(log: UsageLog, period: Period) -> OccupancyReport:
 def site_timezone(session: Session) -> tzinfo:
     """Return the first site's time zone, or UTC when there is no site or it is unknown."""
     site = session.scalars(select(Site).order_by(Site.id).limit(1)).first()
-    if site is None:
-        return UTC
-    try:
-        return ZoneInfo(site.timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        log.error("site %s has an unknown time zone %r; using UTC", site.id, site.timezone)
-        return UTC
+    return UTC if site is None else site_zone(site)
 
 
 def load_usage_log(session: Session, period: Period) -> UsageLog:

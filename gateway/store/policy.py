@@ -66,7 +66,8 @@ def _plan(plan: Plan) -> PlanRule:
     )
 
 
-def _timezone(site: Site) -> ZoneInfo:
+def site_zone(site: Site) -> ZoneInfo:
+    """Return a site's time zone; UTC, logged, if this machine does not know its name."""
     try:
         return ZoneInfo(site.timezone)
     except (ZoneInfoNotFoundError, ValueError):
@@ -137,7 +138,7 @@ def load_policy(session: Session, version: int = 0) -> Policy:
             for z in session.scalars(select(Zone))
         ],
         sites=[
-            SiteRule(id=s.id, timezone=_timezone(s), locked_down=s.locked_down)
+            SiteRule(id=s.id, timezone=site_zone(s), locked_down=s.locked_down)
             for s in sites.values()
         ],
         passes=passes,
