@@ -7,6 +7,7 @@ import sys
 import uvicorn
 
 from gateway.api import create_app
+from gateway.api.server import ApiServer
 from gateway.service import Gateway
 from gateway.settings import Settings
 from gateway.store import Store
@@ -38,13 +39,14 @@ def upgrade() -> int:
 def serve(*, host: str | None, port: int | None) -> int:
     """Run the gateway and its API until interrupted."""
     settings = Settings()
-    app = create_app(Gateway(settings))
-    uvicorn.run(
-        app,
+    gateway = Gateway(settings)
+    config = uvicorn.Config(
+        create_app(gateway),
         host=host or settings.api_host,
         port=port or settings.api_port,
         log_level="info",
-        # Open live pages hold an event stream: do not wait for them to leave.
+        # A slow client must not hold a stop for long (live pages' streams end by themselves).
         timeout_graceful_shutdown=2,
     )
+    ApiServer(config, gateway, own_signals=True).run()
     return 0

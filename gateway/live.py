@@ -57,7 +57,8 @@ class LiveHub:
         self._store = store
         self._occupancy = occupancy
         self._policy = policy
-        self._listeners: set[asyncio.Queue[str]] = set()
+        self._listeners: set[asyncio.Queue[str | None]] = set()
+        self.closed = False
         self._present: dict[int, Presence] = {}
         self._device_states: dict[str, str] = {}
         self._changed = asyncio.Event()
@@ -95,16 +96,29 @@ class LiveHub:
 
     # --- what goes out -------------------------------------------------------------------
 
-    def subscribe(self) -> asyncio.Queue[str]:
-        """Return a queue of server-sent events for one page, starting with the snapshots."""
-        queue: asyncio.Queue[str] = asyncio.Queue(QUEUE_LENGTH)
+    def subscribe(self) -> asyncio.Queue[str | None]:
+        """Return a queue of server-sent events for one page, starting with the snapshots.
+
+        ``None`` in the queue means the gateway is stopping: the page's stream ends there.
+        """
+        queue: asyncio.Queue[str | None] = asyncio.Queue(QUEUE_LENGTH)
         queue.put_nowait(_event("state", self.state_json))
         queue.put_nowait(_event("board", self.board_json))
-        self._listeners.add(queue)
+        if self.closed:
+            _offer(queue, None)
+        else:
+            self._listeners.add(queue)
         return queue
 
-    def unsubscribe(self, queue: asyncio.Queue[str]) -> None:
+    def unsubscribe(self, queue: asyncio.Queue[str | None]) -> None:
         self._listeners.discard(queue)
+
+    def close(self) -> None:
+        """End every page's stream (the server is stopping); pages reconnect to the next one."""
+        self.closed = True
+        for queue in self._listeners:
+            _offer(queue, None)
+        self._listeners.clear()
 
     async def prime(self) -> None:
         """Learn who came in earlier today and make the first snapshots."""
@@ -289,7 +303,7 @@ def _event(name: str, data: str) -> str:
     return f"event: {name}\ndata: {data}\n\n"
 
 
-def _offer(queue: asyncio.Queue[str], message: str) -> None:
+def _offer(queue: asyncio.Queue[str | None], message: str | None) -> None:
     # A page that fell behind loses its oldest snapshot, never the newest.
     with contextlib.suppress(asyncio.QueueEmpty):
         if queue.full():

@@ -65,9 +65,13 @@ async def live_events(request: Request, gateway: GatewayDep) -> StreamingRespons
         try:
             while not await request.is_disconnected():
                 try:
-                    yield await asyncio.wait_for(queue.get(), PING_SECONDS)
+                    event = await asyncio.wait_for(queue.get(), PING_SECONDS)
                 except TimeoutError:
                     yield ": ping\n\n"  # keeps proxies from closing an idle stream
+                    continue
+                if event is None:  # the gateway is stopping
+                    return
+                yield event
         finally:
             gateway.live.unsubscribe(queue)
 

@@ -107,7 +107,7 @@ async def test_a_page_listening_gets_snapshots_as_things_change(
 ) -> None:
     queue = rig.gateway.live.subscribe()
     first = [await asyncio.wait_for(queue.get(), 1) for _ in range(2)]
-    assert [m.split("\n")[0] for m in first] == ["event: state", "event: board"]
+    assert [(m or "").split("\n")[0] for m in first] == ["event: state", "event: board"]
 
     async with device_client(rig.broker) as device:
         desk = DeskEvent(
@@ -119,8 +119,21 @@ async def test_a_page_listening_gets_snapshots_as_things_change(
     # Other snapshots may come first (the devices' own status); the desk's within a second.
     occupied = '"id":"desk-1","name":"Desk 1","kind":"desk","occupied":true'
     async with asyncio.timeout(1):
-        while occupied not in (message := await queue.get()):
+        while occupied not in (message := await queue.get() or ""):
             pass
 
     assert message.startswith("event: state\ndata: ")
     rig.gateway.live.unsubscribe(queue)
+
+
+async def test_closing_the_hub_ends_every_stream_after_its_snapshots(rig: Rig) -> None:
+    listening = rig.gateway.live.subscribe()
+    rig.gateway.live.close()
+    late = rig.gateway.live.subscribe()  # a page that asks while the gateway stops
+    for queue in (listening, late):
+        events = [queue.get_nowait() for _ in range(queue.qsize())]
+        assert [e.split("\n")[0] if e else e for e in events] == [
+            "event: state",
+            "event: board",
+            None,
+        ]

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ import uvicorn
 from playwright.async_api import Browser, ConsoleMessage, Page, Request, Response, async_playwright
 
 from gateway.api import create_app
+from gateway.api.server import ApiServer
 from gateway.service import Gateway
 from gateway.store import Store
 from gateway.store.models import Device, DeviceKind
@@ -98,15 +98,17 @@ class LiveGateway:
     async def start(self) -> None:
         """Start a new gateway and its API on the same database, broker and port."""
         self.gateway = Gateway(gateway_settings(self.database, self.broker))
-        server = _Server(
+        server = ApiServer(
             uvicorn.Config(
                 create_app(self.gateway),
                 host="127.0.0.1",
                 port=self.port,
                 log_level="warning",
-                # A page's event stream never ends by itself: do not wait for it long.
-                timeout_graceful_shutdown=1,
-            )
+                # Long, so that a stop held by an open page's stream fails ``stop()``.
+                timeout_graceful_shutdown=30,
+            ),
+            self.gateway,
+            own_signals=False,  # pytest owns Ctrl-C
         )
         self._server = server
         self._serving = asyncio.create_task(server.serve())
@@ -199,14 +201,6 @@ class LiveGateway:
                 qos=1,
             )
             return await next_decision(client, event_id)
-
-
-class _Server(uvicorn.Server):
-    """uvicorn inside the test's loop: pytest, not uvicorn, owns Ctrl-C."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
 
 
 # The tests share one loop per module, so that they can share one browser.

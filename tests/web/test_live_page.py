@@ -12,6 +12,7 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import httpx
 import pytest
 import pytest_asyncio
 from playwright.async_api import Browser, Locator, Page, ViewportSize, expect
@@ -208,6 +209,23 @@ async def test_the_page_reconnects_by_itself_after_the_gateway_restarts(
     assert len([url for url in log.requests if url.endswith("/live/state")]) > refreshes
 
 
+async def test_stopping_the_gateway_ends_open_event_streams_cleanly(live: LiveGateway) -> None:
+    async with (
+        httpx.AsyncClient(base_url=live.url, timeout=5) as client,
+        client.stream("GET", "/live/events") as response,
+    ):
+        stream = response.aiter_text()
+        text = ""
+        while text.count("\n\n") < 2:  # the state and board snapshots
+            text += await anext(stream)
+        await live.stop()  # would wait out the 30 s graceful timeout on an open stream
+        # The stream ended as a response ends (httpx raises on a connection cut short).
+        rest = [chunk async for chunk in stream]
+    assert "event: state" in text
+    assert "event: board" in text
+    assert "".join(rest).endswith("\n\n") or not rest  # whole events only, to the last
+
+
 async def test_an_offline_device_raises_a_banner_with_its_name(
     live: LiveGateway, live_page: LivePage
 ) -> None:
@@ -279,20 +297,24 @@ async def demo() -> AsyncIterator[str]:
         stderr=subprocess.STDOUT,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
+    assert process.stdout is not None
+    reading = asyncio.create_task(process.stdout.read())  # all it prints, kept for the report
     try:
         await asyncio.to_thread(wait_for_port, port, 15)
         yield f"http://127.0.0.1:{port}"
     finally:
         process.terminate()  # SIGTERM: the demo stops cleanly
         try:
-            output, _ = await asyncio.wait_for(process.communicate(), timeout=10)
+            await asyncio.wait_for(process.wait(), timeout=10)
         except TimeoutError:
             process.kill()
-            output, _ = await process.communicate()
+            await process.wait()
+            output = (await reading).decode()
             raise AssertionError(
-                f"the demo did not stop within 10s of SIGTERM:\n{output.decode()}"
+                f"the demo did not stop within 10s of SIGTERM:\n{output}"
             ) from None
-    assert process.returncode == 0, output.decode()
+    output = (await reading).decode()
+    assert process.returncode == 0, output
 
 
 async def test_a_screenshot_of_the_page_in_the_demo(demo: str, browser: Browser) -> None:

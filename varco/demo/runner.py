@@ -23,6 +23,7 @@ from amqtt.broker import Broker
 from edge_agent.agent import Agent
 from edge_agent.config import BrokerConfig, DoorConfig, EdgeConfig, PressureMatDeskConfig
 from gateway.api import create_app
+from gateway.api.server import ApiServer
 from gateway.service import Gateway
 from gateway.settings import Settings
 from gateway.store import Store
@@ -92,15 +93,16 @@ async def _run(options: DemoOptions, mqtt_port: int, data_dir: Path, seeded: See
         api_port=options.api_port,
     )
     gateway = Gateway(settings)
-    server = _Server(
+    server = ApiServer(
         uvicorn.Config(
             create_app(gateway),
             host="127.0.0.1",
             port=options.api_port,
             log_level="warning",
-            # Open live pages hold an event stream: do not wait for them to leave.
-            timeout_graceful_shutdown=2,
-        )
+            timeout_graceful_shutdown=2,  # a slow client must not hold a stop for long
+        ),
+        gateway,
+        own_signals=False,  # the demo, not uvicorn, owns Ctrl-C
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -198,14 +200,6 @@ def _banner(options: DemoOptions, mqtt_port: int, database: Path, token: str) ->
         "",
     ]
     print("\n".join(lines), flush=True)
-
-
-class _Server(uvicorn.Server):
-    """uvicorn inside our own loop: the demo, not uvicorn, owns Ctrl-C."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
 
 
 def _broker_config(port: int) -> dict[str, Any]:
