@@ -151,3 +151,25 @@ def test_demo_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
     assert demo.returncode == 0
     assert "stopping..." in out
     assert out.strip().splitlines()[-1].startswith("-- ")
+
+
+STUCK = """
+import asyncio
+from varco.demo.runner import _stop_within
+
+async def main():
+    _stop_within(0.2, asyncio.get_running_loop())
+    await asyncio.create_task(asyncio.Event().wait(), name="never-ends")
+
+asyncio.run(main())
+"""
+
+
+def test_a_demo_that_cannot_stop_exits_anyway_and_names_what_is_stuck() -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", STUCK], capture_output=True, text=True, timeout=30, check=False
+    )
+
+    assert result.returncode == 1
+    assert "varco demo: not stopped after 0.2s; exiting anyway" in result.stderr
+    assert "never-ends" in result.stderr

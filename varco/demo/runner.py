@@ -6,12 +6,14 @@ import asyncio
 import contextlib
 import functools
 import logging
+import os
 import random
 import shutil
 import signal
 import socket
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +36,8 @@ from varco.demo.summary import Summary
 log = logging.getLogger(__name__)
 
 TALLY_EVERY_SECONDS = 5.0
+# A stop takes about a second; past this, the demo says what is stuck and exits anyway.
+STOP_SECONDS = 8.0
 # Door pins (relay, contact) and desk pins on each simulated Pi's header, BCM numbering.
 DOOR_PINS = {"front-door": (17, 27), "office-door": (22, 23)}
 DESK_PINS = (5, 6, 12, 13, 16, 19)
@@ -159,10 +163,31 @@ async def _run(options: DemoOptions, mqtt_port: int, data_dir: Path, seeded: See
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=options.duration)
         print("\nstopping...", flush=True)
+        _stop_within(STOP_SECONDS, asyncio.get_running_loop())
         for task in reversed(background):
             task.cancel()
         server.should_exit = True
     summary.print_tally()
+
+
+def _stop_within(seconds: float, loop: asyncio.AbstractEventLoop) -> None:
+    """Exit with status 1 if the demo has not stopped ``seconds`` from now, saying why."""
+
+    def overdue() -> None:
+        stuck = [task for task in asyncio.all_tasks(loop) if not task.done()]
+        print(
+            f"varco demo: not stopped after {seconds:g}s; exiting anyway. Still running:",
+            file=sys.stderr,
+            flush=True,
+        )
+        for task in stuck:
+            task.print_stack(limit=8, file=sys.stderr)
+        sys.stderr.flush()
+        os._exit(1)  # SQLite keeps what was committed; the rest is a simulation
+
+    timer = threading.Timer(seconds, overdue)
+    timer.daemon = True
+    timer.start()
 
 
 def _door(door: str) -> DoorConfig:
