@@ -42,7 +42,7 @@ from bench.bare_client import TIMEOUT_SECONDS, BareClient
 from bench.broker import Broker, private_mosquitto
 from bench.figures import ratio
 from edge_agent.agent import Agent
-from edge_agent.config import EdgeConfig
+from edge_agent.config import parse_config
 from edge_agent.outbox import Outbox
 from varco import protocol
 from varco.protocol import Channel, DeviceState, PayloadError, Status
@@ -53,7 +53,7 @@ DEVICE = "door-ctl-bench"
 DESKS = ("desk-1", "desk-2", "desk-3")
 WARMUP = 50
 SETTLE_SECONDS = 1.0  # let a started process finish what it does after connecting
-GATEWAY_PACKAGES = ("sqlalchemy", "fastapi", "uvicorn", "influxdb_client", "gateway")
+GATEWAY_PACKAGES = ("sqlalchemy", "fastapi", "uvicorn", "influxdb_client", "pydantic", "gateway")
 UNIT = Path(__file__).resolve().parents[1] / "firmware_config" / "varco-edge.service"
 
 # Runs in a fresh interpreter: what a bare paho client makes resident.
@@ -260,7 +260,7 @@ async def _drained(outbox: Outbox, poll_seconds: float = 0.002) -> None:
 
 async def varco_events(broker: Broker, count: int, state_dir: Path) -> tuple[float, float, float]:
     """Send ``count`` desk events through a running agent; return CPU, wall and put seconds."""
-    agent = Agent(EdgeConfig.model_validate(edge_config(broker, state_dir)))
+    agent = Agent(parse_config(edge_config(broker, state_dir), source="bench"))
     ready = asyncio.Event()
     task = asyncio.create_task(agent.run(ready))
     try:

@@ -27,7 +27,7 @@ from bench.bare_client import TIMEOUT_SECONDS, BareClient
 from bench.broker import Broker, private_mosquitto
 from bench.figures import Latency, latency_table
 from edge_agent.agent import Agent
-from edge_agent.config import BrokerConfig, DoorConfig, EdgeConfig
+from edge_agent.config import BrokerConfig, DoorConfig, EdgeConfig, Secret
 from edge_agent.door import Door
 from gateway.service import Gateway
 from gateway.settings import Settings
@@ -97,6 +97,7 @@ def seed(workdir: Path) -> str:
             lobby = models.Zone(id="lobby", name="Lobby")
             session.add_all(
                 [
+                    models.Site(id=SITE, name="Bench", timezone="Europe/Rome"),
                     lobby,
                     models.Plan(id="hot-desk", name="Hot desk", zones=[lobby]),
                     models.Device(id=DEVICE, site=SITE, kind=models.DeviceKind.DOOR_CONTROLLER),
@@ -136,7 +137,7 @@ async def running_door(broker: Broker, workdir: Path, key: str) -> AsyncIterator
         broker=BrokerConfig(host=broker.host, port=broker.port),
         pin_factory="mock",
         state_dir=workdir / "edge",
-        allowlist_key=key,
+        allowlist_key=Secret(key),
         doors=[DoorConfig(id=DOOR, relay_pin=RELAY_PIN)],
     )
     async with Gateway(settings) as gateway:

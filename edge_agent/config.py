@@ -1,6 +1,12 @@
-"""The edge agent's configuration file: one pydantic model, validated before any pin is touched.
+"""The edge agent's configuration file: msgspec structs, validated before any pin is touched.
 
-The JSON Schema in ``firmware_config/edge-config.schema.json`` is generated from these models
+msgspec, not pydantic: on a Pi Zero 2 W pydantic alone would cost ~11 MB of a 40 MB budget.
+A file is validated strictly (``msgspec.convert``: no ``"5"`` for a number) by
+``load_config``, which names the first wrong field and the reason. Structs built in Python are
+not validated field by field (msgspec does not on ``__init__``); they still get the cross-field
+checks, and a plain ``str`` for a secret or a folder is turned into ``Secret`` or ``Path``.
+
+The JSON Schema in ``firmware_config/edge-config.schema.json`` is generated from these structs
 (``python -m edge_agent.config > firmware_config/edge-config.schema.json``) and a test keeps the
 two equal.
 """
@@ -9,29 +15,45 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, TypeAlias
 
+import msgspec
 import yaml
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    SecretStr,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from msgspec import Meta
+from msgspec.structs import force_setattr
 
 from edge_agent.errors import ConfigError
-from varco.protocol import ID_PATTERN
+from varco.protocol import ID_PATTERN, is_valid_id
 
-Id = Annotated[str, Field(pattern=ID_PATTERN)]
+__all__ = [
+    "DEFAULT_STATE_DIR",
+    "BrokerConfig",
+    "DeskConfig",
+    "DoorConfig",
+    "EdgeConfig",
+    "Mfrc522ReaderConfig",
+    "PirDeskConfig",
+    "PressureMatDeskConfig",
+    "Rdm6300ReaderConfig",
+    "ReaderConfig",
+    "Secret",
+    "SerialLineReaderConfig",
+    "SimulatedReaderConfig",
+    "UltrasonicDeskConfig",
+    "json_schema",
+    "load_config",
+    "parse_config",
+]
+
+DEFAULT_STATE_DIR = Path("/var/lib/varco")
+
+Id = Annotated[str, Meta(pattern=ID_PATTERN)]
 # BCM GPIO numbers on a Pi's 40-pin header.
-Pin = Annotated[int, Field(ge=0, le=27, description="BCM GPIO number")]
-Seconds = Annotated[float, Field(ge=0, le=86_400)]
+Pin = Annotated[int, Meta(ge=0, le=27, description="BCM GPIO number")]
+Seconds = Annotated[float, Meta(ge=0, le=86_400)]
 HoldOff = Annotated[
     float,
-    Field(
+    Meta(
         ge=0,
         le=60,
         description="A card held on the reader is one tap: the same UID is ignored this long",
@@ -39,173 +61,255 @@ HoldOff = Annotated[
 ]
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class Secret:
+    """A string that stays out of logs and reprs; ``get_secret_value()`` gives it."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def get_secret_value(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+    def __str__(self) -> str:
+        return "**********"
+
+    def __len__(self) -> int:
+        return len(self._value)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Secret):
+            return NotImplemented
+        return self._value == other._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
 
 
-class BrokerConfig(_Section):
+def _secret(value: Secret | str | None) -> Secret | None:
+    return Secret(value) if isinstance(value, str) else value
+
+
+class _FieldError(ValueError):
+    """A check in ``__post_init__`` that is about one field: ``load_config`` names it."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+class _Section(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Every section: read-only, and a field the struct does not know is refused.
+
+    Subclasses inherit ``forbid_unknown_fields`` but repeat ``kw_only`` (msgspec applies it to
+    each class's own fields) and ``frozen`` (for mypy).
+    """
+
+
+class BrokerConfig(_Section, frozen=True, kw_only=True):
     host: str = "127.0.0.1"
-    port: Annotated[int, Field(ge=1, le=65535)] = 1883
+    port: Annotated[int, Meta(ge=1, le=65535)] = 1883
     username: str | None = None
-    password: SecretStr | None = None
-    keepalive: Annotated[int, Field(ge=5, le=3600)] = 30
+    password: Secret | None = None
+    keepalive: Annotated[int, Meta(ge=5, le=3600)] = 30
+
+    def __post_init__(self) -> None:
+        force_setattr(self, "password", _secret(self.password))
 
 
-class SimulatedReaderConfig(_Section):
+class _Reader(_Section, tag_field="kind", frozen=True, kw_only=True):
+    """A door's reader; ``kind`` says which."""
+
+
+class SimulatedReaderConfig(_Reader, tag="simulated", frozen=True, kw_only=True):
     """A reader driven by software (the demo, tests)."""
 
-    kind: Literal["simulated"] = "simulated"
     hold_off_seconds: HoldOff = 0.0
 
 
-class Rdm6300ReaderConfig(_Section):
+class Rdm6300ReaderConfig(_Reader, tag="rdm6300", frozen=True, kw_only=True):
     """A 125 kHz RDM6300 on a serial port: STX, 10 hex digits, 2 hex checksum, ETX."""
 
-    kind: Literal["rdm6300"]
     port: str = "/dev/serial0"
-    baudrate: Annotated[int, Field(gt=0)] = 9600
+    baudrate: Annotated[int, Meta(gt=0)] = 9600
     hold_off_seconds: HoldOff = 2.0
 
 
-class SerialLineReaderConfig(_Section):
+class SerialLineReaderConfig(_Reader, tag="serial_line", frozen=True, kw_only=True):
     """A USB reader that types one UID per line (hex or decimal) on a serial port."""
 
-    kind: Literal["serial_line"]
     port: str = "/dev/ttyACM0"
-    baudrate: Annotated[int, Field(gt=0)] = 9600
+    baudrate: Annotated[int, Meta(gt=0)] = 9600
     hold_off_seconds: HoldOff = 2.0
 
 
-class Mfrc522ReaderConfig(_Section):
+class Mfrc522ReaderConfig(_Reader, tag="mfrc522", frozen=True, kw_only=True):
     """An RC522 (13.56 MHz, MIFARE) on SPI, through the ``mfrc522`` package (``[pi]`` extra)."""
 
-    kind: Literal["mfrc522"]
-    spi_bus: Annotated[int, Field(ge=0, le=1)] = 0
-    spi_device: Annotated[int, Field(ge=0, le=1)] = 0
+    spi_bus: Annotated[int, Meta(ge=0, le=1)] = 0
+    spi_device: Annotated[int, Meta(ge=0, le=1)] = 0
     reset_pin: Pin = 25
-    poll_seconds: Annotated[float, Field(gt=0, le=5)] = 0.1
+    poll_seconds: Annotated[float, Meta(gt=0, le=5)] = 0.1
     hold_off_seconds: HoldOff = 2.0
 
 
-ReaderConfig = Annotated[
-    SimulatedReaderConfig | Rdm6300ReaderConfig | SerialLineReaderConfig | Mfrc522ReaderConfig,
-    Field(discriminator="kind"),
-]
+# A file names the kind (`kind: rdm6300`); a door without a `reader` gets a simulated one.
+ReaderConfig: TypeAlias = (
+    SimulatedReaderConfig | Rdm6300ReaderConfig | SerialLineReaderConfig | Mfrc522ReaderConfig
+)
 
 
-class DoorConfig(_Section):
+class DoorConfig(_Section, frozen=True, kw_only=True):
     id: Id
     relay_pin: Pin
-    relay_active_high: bool = Field(
-        default=True, description="false for relay boards that switch on a low input"
-    )
-    unlock_seconds: Annotated[float, Field(gt=0, le=300)] = Field(
-        default=5.0, description="How long the door unlocks on an offline grant"
-    )
-    contact_pin: Pin | None = Field(
-        default=None, description="Reed switch to ground: closed (low) when the door is shut"
-    )
-    exit_button_pin: Pin | None = Field(
-        default=None, description="Request-to-exit button to ground; unlocks from inside"
-    )
-    held_open_seconds: Annotated[float, Field(gt=0, le=3600)] = Field(
-        default=30.0, description="Open longer than this after a grant raises held_open"
-    )
+    relay_active_high: Annotated[
+        bool, Meta(description="false for relay boards that switch on a low input")
+    ] = True
+    unlock_seconds: Annotated[
+        float, Meta(gt=0, le=300, description="How long the door unlocks on an offline grant")
+    ] = 5.0
+    contact_pin: Annotated[
+        Pin | None,
+        Meta(description="Reed switch to ground: closed (low) when the door is shut"),
+    ] = None
+    exit_button_pin: Annotated[
+        Pin | None, Meta(description="Request-to-exit button to ground; unlocks from inside")
+    ] = None
+    held_open_seconds: Annotated[
+        float,
+        Meta(gt=0, le=3600, description="Open longer than this after a grant raises held_open"),
+    ] = 30.0
     green_led_pin: Pin | None = None
     red_led_pin: Pin | None = None
     buzzer_pin: Pin | None = None
     reader: ReaderConfig = SimulatedReaderConfig()
-    decision_timeout_seconds: Annotated[float, Field(gt=0, le=10)] = Field(
-        default=1.0, description="How long to wait for the gateway before deciding offline"
-    )
-    fail_mode: Literal["secure", "safe"] = Field(
-        default="secure",
-        description=(
-            "With no valid allow-list and no gateway: 'secure' keeps the door locked, "
-            "'safe' opens it (for doors that must never trap anyone)"
+    decision_timeout_seconds: Annotated[
+        float,
+        Meta(gt=0, le=10, description="How long to wait for the gateway before deciding offline"),
+    ] = 1.0
+    fail_mode: Annotated[
+        Literal["secure", "safe"],
+        Meta(
+            description=(
+                "With no valid allow-list and no gateway: 'secure' keeps the door locked, "
+                "'safe' opens it (for doors that must never trap anyone)"
+            )
         ),
-    )
+    ] = "secure"
 
 
-class PressureMatDeskConfig(_Section):
+class _Desk(_Section, tag_field="sensor", frozen=True, kw_only=True):
+    """A desk's occupancy sensor; ``sensor`` says which."""
+
+
+class PressureMatDeskConfig(_Desk, tag="pressure_mat", frozen=True, kw_only=True):
     """A pressure mat (a switch to ground) under the chair or on the desk."""
 
     id: Id
-    sensor: Literal["pressure_mat"] = "pressure_mat"
     pin: Pin
-    bounce_seconds: Annotated[float, Field(ge=0, le=5)] = 0.05
-    settle_seconds: Annotated[float, Field(ge=0, le=600)] = Field(
-        default=2.0, description="The mat must stay pressed/released this long to count"
-    )
+    bounce_seconds: Annotated[float, Meta(ge=0, le=5)] = 0.05
+    settle_seconds: Annotated[
+        float,
+        Meta(ge=0, le=600, description="The mat must stay pressed/released this long to count"),
+    ] = 2.0
 
 
-class PirDeskConfig(_Section):
+class PirDeskConfig(_Desk, tag="pir", frozen=True, kw_only=True):
     """A PIR motion sensor over the desk: occupied until no motion for ``hold_seconds``."""
 
     id: Id
-    sensor: Literal["pir"]
     pin: Pin
-    hold_seconds: Annotated[float, Field(gt=0, le=7200)] = 300.0
+    hold_seconds: Annotated[float, Meta(gt=0, le=7200)] = 300.0
 
 
-class UltrasonicDeskConfig(_Section):
+class UltrasonicDeskConfig(_Desk, tag="ultrasonic", frozen=True, kw_only=True):
     """An HC-SR04 facing the chair: occupied when something is nearer than the threshold."""
 
     id: Id
-    sensor: Literal["ultrasonic"]
     trigger_pin: Pin
     echo_pin: Pin
-    threshold_m: Annotated[float, Field(gt=0.02, le=4)] = 0.6
-    sample_seconds: Annotated[float, Field(ge=0.05, le=60)] = 0.5
-    samples: Annotated[int, Field(ge=1, le=100)] = Field(
-        default=4, description="Consecutive readings on the same side of the threshold to count"
-    )
+    threshold_m: Annotated[float, Meta(gt=0.02, le=4)] = 0.6
+    sample_seconds: Annotated[float, Meta(ge=0.05, le=60)] = 0.5
+    samples: Annotated[
+        int,
+        Meta(
+            ge=1,
+            le=100,
+            description="Consecutive readings on the same side of the threshold to count",
+        ),
+    ] = 4
 
 
-DeskConfig = Annotated[
-    PressureMatDeskConfig | PirDeskConfig | UltrasonicDeskConfig,
-    Field(discriminator="sensor"),
-]
+# A file names the sensor of every desk (`sensor: pir`), as it did with pydantic.
+DeskConfig: TypeAlias = PressureMatDeskConfig | PirDeskConfig | UltrasonicDeskConfig
 
 
-class EdgeConfig(_Section):
+class EdgeConfig(_Section, frozen=True, kw_only=True):
     """One device: a door controller (doors) or a desk node (desks), or both."""
 
     device_id: Id
     site: Id
     broker: BrokerConfig = BrokerConfig()
-    pin_factory: Literal["default", "mock"] = Field(
-        default="default",
-        description="'mock' runs without GPIO hardware (gpiozero's MockFactory)",
-    )
-    allowlist_key: SecretStr | None = Field(
-        default=None,
-        description=(
-            "The device's allow-list key (64 hex digits, given when the device was created); "
-            "without it the doors cannot decide offline and apply their fail mode"
+    pin_factory: Annotated[
+        Literal["default", "mock"],
+        Meta(description="'mock' runs without GPIO hardware (gpiozero's MockFactory)"),
+    ] = "default"
+    allowlist_key: Annotated[
+        Secret | None,
+        Meta(
+            description=(
+                "The device's allow-list key (64 hex digits, given when the device was "
+                "created); without it the doors cannot decide offline and apply their fail mode"
+            )
         ),
-    )
-    state_dir: Path = Field(
-        default=Path("/var/lib/varco"),
-        description="Where the outbox and the cached allow-list are kept (survives reboots)",
-    )
-    outbox_max_events: Annotated[int, Field(ge=100, le=10_000_000)] = Field(
-        default=100_000,
-        description="At the bound the oldest desk events go first, then the oldest of any kind",
-    )
-    doors: Annotated[list[DoorConfig], Field(max_length=8)] = []
-    desks: Annotated[list[DeskConfig], Field(max_length=32)] = []
-    status_interval_seconds: Annotated[float, Field(ge=1, le=3600)] = 30.0
+    ] = None
+    # A factory: msgspec's schema cannot spell a Path default (json_schema() adds it).
+    state_dir: Annotated[
+        Path,
+        Meta(description="Where the outbox and the cached allow-list are kept (survives reboots)"),
+    ] = msgspec.field(default_factory=lambda: DEFAULT_STATE_DIR)
+    outbox_max_events: Annotated[
+        int,
+        Meta(
+            ge=100,
+            le=10_000_000,
+            description="At the bound the oldest desk events go first, then the oldest of any kind",
+        ),
+    ] = 100_000
+    doors: Annotated[list[DoorConfig], Meta(max_length=8)] = []
+    desks: Annotated[list[DeskConfig], Meta(max_length=32)] = []
+    status_interval_seconds: Annotated[float, Meta(ge=1, le=3600)] = 30.0
 
-    @field_validator("allowlist_key")
-    @classmethod
-    def _key_is_hex(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and not re.fullmatch(r"[0-9a-fA-F]{64}", value.get_secret_value()):
-            raise ValueError("must be 64 hexadecimal digits")
-        return value
+    def __post_init__(self) -> None:
+        # Built in Python (the demo, tests, benches), these may come as plain strings.
+        force_setattr(self, "allowlist_key", _secret(self.allowlist_key))
+        if isinstance(self.state_dir, str):
+            force_setattr(self, "state_dir", Path(self.state_dir))
+        self._key_is_hex()
+        self._ids_are_whole()
+        self._pins_are_used_once()
 
-    @model_validator(mode="after")
-    def _pins_are_used_once(self) -> EdgeConfig:
+    def _ids_are_whole(self) -> None:
+        # The pattern in the schema ends in "$", which lets a final newline through here
+        # (msgspec searches with Python's re); an id ends up in MQTT topics, so check it whole.
+        named = [("device_id", self.device_id), ("site", self.site)]
+        named += [(f"doors.{i}.id", door.id) for i, door in enumerate(self.doors)]
+        named += [(f"desks.{i}.id", desk.id) for i, desk in enumerate(self.desks)]
+        for field, value in named:
+            if not is_valid_id(value):
+                raise _FieldError(field, f"not an id: {value!r}")
+
+    def _key_is_hex(self) -> None:
+        key = self.allowlist_key
+        if key is not None and not re.fullmatch(r"[0-9a-fA-F]{64}", key.get_secret_value()):
+            raise _FieldError("allowlist_key", "must be 64 hexadecimal digits")
+
+    def _pins_are_used_once(self) -> None:
         used: dict[int, str] = {}
         for where, pin in self._pins():
             if pin in used:
@@ -215,7 +319,6 @@ class EdgeConfig(_Section):
         duplicates = sorted({i for i in ids if ids.count(i) > 1})
         if duplicates:
             raise ValueError(f"ids used more than once: {', '.join(duplicates)}")
-        return self
 
     def _pins(self) -> list[tuple[str, int]]:
         pins: list[tuple[str, int]] = []
@@ -242,6 +345,66 @@ class EdgeConfig(_Section):
         return pins
 
 
+def _json_type(value: object) -> str:
+    """The name msgspec's messages give a YAML value's type."""
+    names = {type(None): "null", list: "array", dict: "object"}
+    return names.get(type(value), type(value).__name__)
+
+
+def _decode(kind: type, value: object) -> object:
+    """``dec_hook``: the types msgspec does not know, each spelled as a string in a file."""
+    if kind is Secret or kind is Path:
+        if not isinstance(value, str):
+            raise TypeError(f"Expected `str`, got `{_json_type(value)}`")
+        return Secret(value) if kind is Secret else Path(value)
+    raise TypeError(f"Unsupported type: {kind!r}")
+
+
+def _schema(kind: type) -> dict[str, Any]:
+    """``schema_hook``: the same types, as the JSON Schema sees them."""
+    if kind is Secret:
+        return {"type": "string", "format": "password", "writeOnly": True}
+    if kind is Path:
+        return {"type": "string", "format": "path"}
+    raise NotImplementedError(kind)
+
+
+_AT = re.compile(r"\.([^.\[\]]+)|\[([^\]]*)\]")
+_NAMED = re.compile(r"^Object (contains unknown|missing required) field `(.*)`$")
+
+
+def _explain(error: msgspec.ValidationError) -> tuple[str, str]:
+    """Split msgspec's "reason - at `$.doors[0].relay_pin`" into ("doors.0.relay_pin", reason)."""
+    reason, at, where = str(error).rpartition(" - at `$")
+    if not at:
+        reason, where = str(error), ""
+    path = [name or index for name, index in _AT.findall(where.removesuffix("`"))]
+    cause = error.__cause__
+    named = _NAMED.match(reason)
+    if isinstance(cause, _FieldError):  # a field checked in __post_init__
+        path.append(cause.field)
+        reason = cause.reason
+    elif named is not None:  # a missing or unknown field: name it as a person looks for it
+        path.append(named.group(2))
+        reason = "unknown field" if named.group(1) == "contains unknown" else "missing"
+    return ".".join(path), reason
+
+
+def parse_config(data: object, *, source: str | Path) -> EdgeConfig:
+    """Validate a configuration as loaded from YAML; raise ``ConfigError`` naming the field.
+
+    ``source`` (the file, usually) begins the message: ``edge.yaml: doors.0.relay_pin: ...``.
+    msgspec stops at the first mistake, so the message names one field.
+    """
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a mapping at the top level")
+    try:
+        return msgspec.convert(data, EdgeConfig, dec_hook=_decode)
+    except msgspec.ValidationError as exc:
+        where, reason = _explain(exc)
+        raise ConfigError(f"{source}: {where or '(top)'}: {reason}") from None
+
+
 def load_config(path: Path) -> EdgeConfig:
     """Read and validate a YAML configuration file; raise ``ConfigError`` naming the field."""
     try:
@@ -250,16 +413,7 @@ def load_config(path: Path) -> EdgeConfig:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping at the top level")
-    try:
-        return EdgeConfig.model_validate(data)
-    except ValidationError as exc:
-        lines = [
-            f"{path}: {'.'.join(str(p) for p in err['loc']) or '(top)'}: {err['msg']}"
-            for err in exc.errors(include_url=False)
-        ]
-        raise ConfigError("\n".join(lines)) from None
+    return parse_config(data, source=path)
 
 
 def json_schema() -> str:
@@ -267,7 +421,10 @@ def json_schema() -> str:
     # Imported here: nothing else in `varco edge` loads json (bench/README.md).
     import json  # noqa: PLC0415
 
-    return json.dumps(EdgeConfig.model_json_schema(), indent=2, sort_keys=True) + "\n"
+    schema = msgspec.json.schema(EdgeConfig, schema_hook=_schema)
+    state_dir = schema["$defs"]["EdgeConfig"]["properties"]["state_dir"]
+    state_dir["default"] = str(DEFAULT_STATE_DIR)
+    return json.dumps(schema, indent=2, sort_keys=True) + "\n"
 
 
 if __name__ == "__main__":  # pragma: no cover

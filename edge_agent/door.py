@@ -13,6 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
+import msgspec
+
 from edge_agent.cache import AllowlistCache, OfflineVerdict
 from edge_agent.config import DoorConfig
 from edge_agent.door_monitor import DoorMonitor
@@ -189,14 +191,13 @@ class Door:
     def _record_offline(self, tap: Tap, seq: int, verdict: OfflineVerdict) -> None:
         # The tap waits in the outbox; rewrite it with what the door decided, or, if it has
         # already left, send the decided version after it (the gateway keeps the door's word).
-        offline = tap.model_copy(
-            update={
-                "offline": OfflineDecision(
-                    granted=verdict.granted,
-                    reason=verdict.reason,
-                    allowlist_version=verdict.allowlist_version,
-                )
-            }
+        offline = msgspec.structs.replace(
+            tap,
+            offline=OfflineDecision(
+                granted=verdict.granted,
+                reason=verdict.reason,
+                allowlist_version=verdict.allowlist_version,
+            ),
         )
         if not self._outbox.replace(seq, protocol.encode(offline)):
             self._link.send(Channel.TAP, offline)

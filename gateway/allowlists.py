@@ -17,9 +17,10 @@ import hashlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import aiomqtt
+import msgspec
 
 from gateway.access import DoorRule, Policy
 from varco import protocol
@@ -37,15 +38,18 @@ class Issued:
     fingerprint: str
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 class _Schedules:
     """Gives each distinct schedule a short id, the same id for the same schedule."""
 
     def __init__(self) -> None:
         self.by_id: dict[str, Schedule] = {}
-        self._ids: dict[str, str] = {}
+        self._ids: dict[bytes, str] = {}
 
     def id_of(self, schedule: Schedule) -> str:
-        key = schedule.model_dump_json()
+        key = msgspec.json.encode(schedule)
         if key not in self._ids:
             self._ids[key] = f"s{len(self._ids)}"
             self.by_id[self._ids[key]] = schedule
@@ -68,20 +72,20 @@ def build(policy: Policy, *, issued_at: datetime, ttl: timedelta) -> dict[str, I
             door.id: _door_entry(policy, door, device.allowlist_key, schedules)
             for door in sorted(doors, key=lambda d: d.id)
         }
+        # Version and times are left out of the fingerprint: only a change of content republishes.
         content = Allowlist(
             version=0,
-            issued_at=issued_at,
-            expires_at=issued_at,
+            issued_at=_EPOCH,
+            expires_at=_EPOCH,
             timezone=str(site.timezone),
             closures=policy.closures_at(site.id),
             schedules=schedules.by_id,
             doors=entries,
         )
-        # The fingerprint ignores the version and times: only a change of content republishes.
-        fingerprint = hashlib.sha256(
-            content.model_dump_json(exclude={"version", "issued_at", "expires_at"}).encode()
-        ).hexdigest()
-        allowlist = content.model_copy(update={"version": version, "expires_at": issued_at + ttl})
+        fingerprint = hashlib.sha256(msgspec.json.encode(content)).hexdigest()
+        allowlist = msgspec.structs.replace(
+            content, version=version, issued_at=issued_at, expires_at=issued_at + ttl
+        )
         issued[device_id] = Issued(device.site, allowlist, fingerprint)
     return issued
 

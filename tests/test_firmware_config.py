@@ -183,7 +183,7 @@ def test_the_unit_keeps_the_devices_reachable() -> None:
 
 def test_the_units_state_directory_is_the_configs_default() -> None:
     service = unit()["Service"]
-    default = EdgeConfig.model_fields["state_dir"].default
+    default = EdgeConfig(device_id="d1", site="milano").state_dir  # a file without state_dir
 
     assert Path("/var/lib") / service["StateDirectory"][0] == default
     assert service["WorkingDirectory"] == [str(default)]

@@ -21,9 +21,11 @@ from pydantic import (
 )
 
 from varco.protocol import ID_PATTERN
-from varco.protocol.schedule import Clock
+from varco.protocol.schedule import CLOCK_PATTERN
 
 MAX_ROW_ID = 2**31 - 1
+
+Clock = Annotated[str, Field(pattern=CLOCK_PATTERN, examples=["08:00"])]
 
 Name = Annotated[
     str,

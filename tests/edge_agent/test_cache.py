@@ -11,6 +11,7 @@ import logging
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from edge_agent.cache import AllowlistCache, FailMode, OfflineVerdict
@@ -297,7 +298,7 @@ def test_a_refused_list_keeps_the_current_one(
 def test_a_time_zone_the_door_does_not_know_falls_back_to_utc(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    listed = issue(POLICY, DOOR_CTL, MONDAY_MORNING).model_copy(update={"timezone": "Mars/Base"})
+    listed = msgspec.structs.replace(issue(POLICY, DOOR_CTL, MONDAY_MORNING), timezone="Mars/Base")
 
     with caplog.at_level(logging.ERROR, logger="edge_agent.cache"):
         cache = door_cache(tmp_path / "allowlist.json", listed, utc(2026, 3, 2, 17, 30))

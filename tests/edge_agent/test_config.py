@@ -6,8 +6,20 @@ from pathlib import Path
 
 import pytest
 
-from edge_agent.config import EdgeConfig, json_schema, load_config
+from edge_agent.config import (
+    BrokerConfig,
+    DoorConfig,
+    EdgeConfig,
+    Mfrc522ReaderConfig,
+    PirDeskConfig,
+    Secret,
+    SimulatedReaderConfig,
+    json_schema,
+    load_config,
+)
 from edge_agent.errors import ConfigError
+
+KEY = "0123456789abcdef" * 4
 
 EXAMPLES = Path(__file__).parents[2] / "firmware_config" / "examples"
 
@@ -29,16 +41,51 @@ def test_examples_exist() -> None:
     [
         ("- a list\n", "expected a mapping at the top level"),
         ("device_id: [unclosed\n", "not valid YAML"),
-        ("site: milano\n", "device_id: Field required"),
-        ("device_id: d1\nsite: milano\ncolour: red\n", "colour: Extra inputs are not permitted"),
+        ("site: milano\n", "device_id: missing"),
+        ('device_id: "door-1\\n"\nsite: milano\n', "device_id: not an id: 'door-1\\n'"),
+        (
+            "device_id: d1\nsite: milano\ndesks:\n  - {id: Desk 1, sensor: pir, pin: 4}\n",
+            "desks.0.id: Expected `str` matching regex",
+        ),
+        (
+            "device_id: d1\nsite: milano\ncolour: red\n",
+            "colour: unknown field",
+        ),
+        (
+            "device_id: d1\nsite: milano\nbroker:\n  hots: example.org\n",
+            "broker.hots: unknown field",
+        ),
         (
             "device_id: d1\nsite: milano\ndoors:\n  - id: front\n    relay_pin: 17\n"
             "    decision_timeout_seconds: 0\n",
-            "doors.0.decision_timeout_seconds: Input should be greater than 0",
+            "doors.0.decision_timeout_seconds: Expected `float` > 0.0",
         ),
         (
             "device_id: d1\nsite: milano\nbroker:\n  port: 70000\n",
-            "broker.port: Input should be less than or equal to 65535",
+            "broker.port: Expected `int` <= 65535",
+        ),
+        (
+            "device_id: d1\nsite: milano\ndoors:\n  - id: front\n    relay_pin: '17'\n",
+            "doors.0.relay_pin: Expected `int`, got `str`",
+        ),
+        (
+            "device_id: d1\nsite: milano\ndoors:\n  - id: front\n    relay_pin: 17\n"
+            "    reader:\n      port: /dev/serial0\n",
+            "doors.0.reader.kind: missing",
+        ),
+        (
+            "device_id: d1\nsite: milano\ndesks:\n  - id: desk-1\n    sensor: laser\n    pin: 5\n",
+            "desks.0.sensor: Invalid value 'laser'",
+        ),
+        (
+            "device_id: d1\nsite: milano\ndesks:\n  - id: desk-1\n    pin: 5\n",
+            "desks.0.sensor: missing",
+        ),
+        ("device_id: d1\nsite: milano\nallowlist_key: abc\n", "allowlist_key: must be 64 hex"),
+        ("device_id: d1\nsite: milano\nstate_dir: 5\n", "state_dir: Expected `str`, got `int`"),
+        (
+            "device_id: d1\nsite: milano\nbroker:\n  password: [a, b]\n",
+            "broker.password: Expected `str`, got `array`",
         ),
     ],
 )
@@ -70,3 +117,67 @@ def test_a_pin_used_twice_is_refused(tmp_path: Path) -> None:
 
     with pytest.raises(ConfigError, match="GPIO 17 is used twice"):
         load_config(path)
+
+
+def test_an_id_used_twice_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "edge.yaml"
+    path.write_text(
+        "device_id: d1\nsite: milano\ndoors:\n  - id: front\n    relay_pin: 17\n"
+        "desks:\n  - id: front\n    sensor: pir\n    pin: 5\n"
+    )
+
+    with pytest.raises(ConfigError, match=r"\(top\): ids used more than once: front"):
+        load_config(path)
+
+
+def test_a_file_gives_secrets_paths_and_the_readers_and_sensors_it_names(tmp_path: Path) -> None:
+    path = tmp_path / "edge.yaml"
+    path.write_text(
+        f"device_id: d1\nsite: milano\nbroker:\n  password: pw\nallowlist_key: '{KEY}'\n"
+        "state_dir: /srv/varco\ndoors:\n  - id: front\n    relay_pin: 17\n"
+        "  - id: back\n    relay_pin: 18\n    reader:\n      kind: mfrc522\n"
+        "desks:\n  - id: desk-1\n    sensor: pir\n    pin: 5\n"
+    )
+
+    config = load_config(path)
+
+    assert config.broker.password == Secret("pw")
+    assert config.allowlist_key is not None
+    assert config.allowlist_key.get_secret_value() == KEY
+    assert config.state_dir == Path("/srv/varco")
+    assert config.doors[0].reader == SimulatedReaderConfig()
+    assert config.doors[1].reader == Mfrc522ReaderConfig()
+    assert config.desks == [PirDeskConfig(id="desk-1", pin=5)]
+    assert KEY not in repr(config)
+    assert "pw" not in repr(config.broker)
+
+
+def test_a_secret_is_masked() -> None:
+    secret = Secret("s3cret")
+
+    assert (str(secret), repr(secret)) == ("**********", "Secret('**********')")
+    assert secret.get_secret_value() == "s3cret"
+    assert secret == Secret("s3cret") != Secret("other")
+
+
+def test_a_config_built_in_python_takes_plain_strings_and_is_checked() -> None:
+    config = EdgeConfig(
+        device_id="d1",
+        site="milano",
+        broker=BrokerConfig(password="pw"),  # type: ignore[arg-type]
+        allowlist_key=KEY,  # type: ignore[arg-type]
+        state_dir="/srv/varco",  # type: ignore[arg-type]
+    )
+
+    assert config.broker.password == Secret("pw")
+    assert config.allowlist_key == Secret(KEY)
+    assert config.state_dir == Path("/srv/varco")
+    assert EdgeConfig(device_id="d1", site="milano").state_dir == Path("/var/lib/varco")
+    with pytest.raises(ValueError, match="allowlist_key: must be 64 hexadecimal digits"):
+        EdgeConfig(device_id="d1", site="milano", allowlist_key=Secret("abc"))
+    with pytest.raises(ValueError, match="GPIO 17 is used twice"):
+        EdgeConfig(
+            device_id="d1",
+            site="milano",
+            doors=[DoorConfig(id="front", relay_pin=17, contact_pin=17)],
+        )

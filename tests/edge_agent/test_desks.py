@@ -124,7 +124,7 @@ class PirOutputPin(MockPin):  # type: ignore[misc]  # gpiozero is untyped
 async def test_motion_occupies_the_desk_until_the_hold_time_has_passed() -> None:
     factory = MockFactory()
     seen = Changes()
-    config = PirDeskConfig(id="desk-2", sensor="pir", pin=7, hold_seconds=0.3)
+    config = PirDeskConfig(id="desk-2", pin=7, hold_seconds=0.3)
     pir = open_desk_sensor(config, pin_factory=factory, on_change=seen)
     assert isinstance(pir, PirSensor)
     assert not pir.occupied
@@ -144,7 +144,7 @@ async def test_motion_occupies_the_desk_until_the_hold_time_has_passed() -> None
 async def test_motion_during_the_hold_time_extends_it() -> None:
     factory = MockFactory()
     seen = Changes()
-    config = PirDeskConfig(id="desk-2", sensor="pir", pin=7, hold_seconds=0.3)
+    config = PirDeskConfig(id="desk-2", pin=7, hold_seconds=0.3)
     pir = open_desk_sensor(config, pin_factory=factory, on_change=seen)
     pin = factory.pin(7)
 
@@ -167,7 +167,7 @@ async def test_a_pir_that_sees_motion_when_opened_starts_occupied() -> None:
     factory = MockFactory()
     factory.pin(7, pin_class=PirOutputPin).drive_high()  # someone is moving already
     seen = Changes()
-    config = PirDeskConfig(id="desk-2", sensor="pir", pin=7, hold_seconds=0.1)
+    config = PirDeskConfig(id="desk-2", pin=7, hold_seconds=0.1)
     pir = open_desk_sensor(config, pin_factory=factory, on_change=seen)
     assert pir.occupied
 
@@ -205,7 +205,6 @@ def ultrasonic(
     # centimetres to a reading, never a metre.
     config = UltrasonicDeskConfig(
         id="desk-3",
-        sensor="ultrasonic",
         trigger_pin=23,
         echo_pin=24,
         threshold_m=2.0,

@@ -402,7 +402,7 @@ async def test_the_factory_opens_a_simulated_reader_with_its_hold_off() -> None:
 
 
 async def test_the_factory_opens_an_rdm6300_on_its_port_with_its_hold_off(pty: Pty) -> None:
-    config = Rdm6300ReaderConfig(kind="rdm6300", port=pty.path)
+    config = Rdm6300ReaderConfig(port=pty.path)
     with contextlib.closing(open_reader(config)) as reader:
         assert isinstance(reader, Rdm6300Reader)
         pty.write(CARD_A + CARD_A + CARD_B)  # the configured 2 s hold-off drops the repeat
@@ -411,7 +411,7 @@ async def test_the_factory_opens_an_rdm6300_on_its_port_with_its_hold_off(pty: P
 
 
 async def test_the_factory_opens_a_line_reader_on_its_port(pty: Pty) -> None:
-    config = SerialLineReaderConfig(kind="serial_line", port=pty.path)
+    config = SerialLineReaderConfig(port=pty.path)
     with contextlib.closing(open_reader(config)) as reader:
         assert isinstance(reader, SerialLineReader)
         pty.write(b"0012345678\r\n")
@@ -422,7 +422,7 @@ async def test_the_factory_opens_a_line_reader_on_its_port(pty: Pty) -> None:
 async def test_the_factory_asks_for_the_pi_extra_when_mfrc522_cannot_be_imported() -> None:
     # mfrc522 is not installed here, and RPi.GPIO would refuse to import off a Pi anyway.
     with pytest.raises(ReaderError, match=r"pip install 'varco\[pi\]'") as raised:
-        open_reader(Mfrc522ReaderConfig(kind="mfrc522"))
+        open_reader(Mfrc522ReaderConfig())
 
     assert "SPI 0.0" in str(raised.value)
 

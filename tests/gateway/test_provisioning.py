@@ -15,7 +15,7 @@ import yaml
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from edge_agent.config import EdgeConfig
+from edge_agent.config import EdgeConfig, parse_config
 from gateway.api import create_app
 from gateway.provisioning import (
     Credentials,
@@ -98,7 +98,7 @@ def render(credentials: Credentials | None, doors: tuple[str, ...] = ()) -> str:
 
 
 def parse(text: str) -> EdgeConfig:
-    return EdgeConfig.model_validate(yaml.safe_load(text))
+    return parse_config(yaml.safe_load(text), source="config_yaml")
 
 
 def test_the_rendered_config_is_a_valid_edge_configuration() -> None:
@@ -145,7 +145,7 @@ def test_an_open_broker_gets_devices_without_credentials(store: Store, space: Sp
     with api(store, **settings) as client:
         created = answer(client.post("/devices", json=NEW_DEVICE, headers=admin), 201)
 
-    config = EdgeConfig.model_validate(yaml.safe_load(created["config_yaml"]))
+    config = parse(created["config_yaml"])
     assert (created["mqtt_username"], created["mqtt_password"], created["revoked"]) == (
         None,
         None,

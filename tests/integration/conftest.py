@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from edge_agent.agent import Agent
-from edge_agent.config import BrokerConfig, DoorConfig, EdgeConfig
+from edge_agent.config import BrokerConfig, DoorConfig, EdgeConfig, Secret
 from edge_agent.door import Outcome
 from edge_agent.readers import SimulatedReader
 from gateway.service import Gateway
@@ -91,7 +91,7 @@ def door_controller(broker: Mosquitto, state_dir: Path, key: str) -> Agent:
             broker=BrokerConfig(port=broker.port),
             pin_factory="mock",
             state_dir=state_dir,
-            allowlist_key=key,
+            allowlist_key=Secret(key),
             doors=[
                 DoorConfig(
                     id=FRONT_DOOR, relay_pin=FRONT_RELAY, decision_timeout_seconds=DECISION_TIMEOUT

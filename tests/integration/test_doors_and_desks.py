@@ -11,7 +11,13 @@ import pytest
 from sqlalchemy import select
 
 from edge_agent.agent import Agent
-from edge_agent.config import BrokerConfig, DoorConfig, EdgeConfig, PressureMatDeskConfig
+from edge_agent.config import (
+    BrokerConfig,
+    DoorConfig,
+    EdgeConfig,
+    PressureMatDeskConfig,
+    Secret,
+)
 from gateway.service import Gateway
 from gateway.store import Store
 from gateway.store.models import DeskEventRecord, Device, DeviceKind, Door, DoorEventRecord
@@ -55,7 +61,7 @@ async def site(mosquitto: Mosquitto, tmp_path: Path) -> AsyncIterator[tuple[Gate
             broker=broker,
             pin_factory="mock",
             state_dir=tmp_path / "door",
-            allowlist_key=allowlist_key(database),
+            allowlist_key=Secret(allowlist_key(database)),
             doors=[
                 DoorConfig(
                     id=FRONT_DOOR,

@@ -25,7 +25,7 @@ import pytest
 import yaml
 from sqlalchemy import func, select
 
-from edge_agent.config import EdgeConfig
+from edge_agent.config import EdgeConfig, parse_config
 from gateway.api import create_app
 from gateway.provisioning import Dynsec, role_name, verify_password
 from gateway.service import Gateway
@@ -225,7 +225,8 @@ async def first_on(client: aiomqtt.Client, topic: str, within: float = 5) -> aio
 
 async def create(http: httpx.AsyncClient) -> tuple[dict[str, Any], EdgeConfig]:
     created = answer(await http.post("/devices", json=NEW_DEVICE), 201)
-    return created, EdgeConfig.model_validate(yaml.safe_load(created["config_yaml"]))
+    config = parse_config(yaml.safe_load(created["config_yaml"]), source="config_yaml")
+    return created, config
 
 
 async def test_a_provisioned_device_reaches_its_own_topics_and_no_others(

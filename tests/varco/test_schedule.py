@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import msgspec
 import pytest
-from pydantic import ValidationError
 
 from varco.protocol import Interval, Refusal, Schedule, Window
 from varco.protocol.schedule import minutes
@@ -109,8 +109,8 @@ def test_window_reads_the_wall_clock_of_an_aware_time() -> None:
     ],
 )
 def test_window_refuses(fields: dict[str, Any]) -> None:
-    with pytest.raises(ValidationError):
-        Window.model_validate(fields)
+    with pytest.raises(msgspec.ValidationError):
+        msgspec.convert(fields, Window)
 
 
 def test_window_days_are_kept_once_in_order() -> None:
@@ -118,7 +118,7 @@ def test_window_days_are_kept_once_in_order() -> None:
 
 
 def test_window_is_frozen() -> None:
-    with pytest.raises(ValidationError):
+    with pytest.raises(AttributeError):
         OFFICE_HOURS.start = "07:00"  # type: ignore[misc]
 
 

@@ -23,7 +23,14 @@ import uvicorn
 from amqtt.broker import Broker
 
 from edge_agent.agent import Agent
-from edge_agent.config import BrokerConfig, DoorConfig, EdgeConfig, PressureMatDeskConfig
+from edge_agent.config import (
+    BrokerConfig,
+    DeskConfig,
+    DoorConfig,
+    EdgeConfig,
+    PressureMatDeskConfig,
+    Secret,
+)
 from gateway.api import create_app
 from gateway.api.server import ApiServer
 from gateway.service import Gateway
@@ -125,7 +132,7 @@ async def _run(options: DemoOptions, mqtt_port: int, data_dir: Path, seeded: See
             "broker": BrokerConfig(port=mqtt_port),
             "pin_factory": "mock",
             "state_dir": data_dir / "devices" / device_id,
-            "allowlist_key": seeded.allowlist_keys[device_id],
+            "allowlist_key": Secret(seeded.allowlist_keys[device_id]),
         }
 
     doors = [
@@ -198,7 +205,7 @@ def _door(door: str) -> DoorConfig:
     )
 
 
-def _desks() -> list[PressureMatDeskConfig]:
+def _desks() -> list[DeskConfig]:
     return [
         PressureMatDeskConfig(id=desk, pin=pin, settle_seconds=0)
         for desk, pin in zip(DESKS, DESK_PINS, strict=True)

@@ -2,6 +2,12 @@
 
 Unknown fields are rejected and sizes are bounded: a payload either parses into exactly one
 of these models or is refused with a reason a person can read.
+
+The models are msgspec structs, not pydantic models: the edge agent runs on a Pi Zero 2 W
+within 40 MB, and pydantic alone would take ~11 MB of it (bench/README.md). A struct checks
+its bounds when it is decoded, not when it is built in Python; ``encode`` therefore checks
+what it is about to send as the receiver will, so that nothing leaves that the other side
+would refuse.
 """
 
 from __future__ import annotations
@@ -9,20 +15,14 @@ from __future__ import annotations
 import enum
 import hashlib
 import hmac
+import re
 from datetime import UTC, datetime
-from typing import Annotated, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import (
-    AwareDatetime,
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    ValidationInfo,
-    field_validator,
-)
+import msgspec
+from msgspec import Meta
 
-from varco.protocol.schedule import Interval, Refusal, Schedule, Window
+from varco.protocol.schedule import Interval, Refusal, Schedule, Window, whole
 from varco.protocol.topics import ID_PATTERN, Channel
 
 # One bound for every event payload; status is larger since it carries health figures.
@@ -32,10 +32,17 @@ MAX_STATUS_BYTES = 4096
 MAX_ALLOWLIST_BYTES = 4 * 1024 * 1024
 MAX_ALLOWLIST_CREDENTIALS = 50_000
 
-EventId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{8,64}$", examples=["3f1c9a0e5b7d4c2a"])]
-Id = Annotated[str, Field(pattern=ID_PATTERN, examples=["front-door"])]
-Text = Annotated[str, Field(max_length=120)]
+EventId = Annotated[
+    str, Meta(pattern=whole(r"^[A-Za-z0-9_-]{8,64}$"), examples=["3f1c9a0e5b7d4c2a"])
+]
+Id = Annotated[str, Meta(pattern=whole(ID_PATTERN), examples=["front-door"])]
+Text = Annotated[str, Meta(max_length=120)]
+AwareDatetime = Annotated[datetime, Meta(tz=True)]
+Count = Annotated[int, Meta(ge=0)]
+Seconds = Annotated[float, Meta(ge=0)]
+UnlockSeconds = Annotated[float, Meta(gt=0, le=300)]
 _HEX = frozenset("0123456789abcdefABCDEF")
+_CREDENTIAL_VALUE = re.compile(r"[0-9A-Za-z_-]{4,64}")
 
 
 class PayloadError(ValueError):
@@ -89,33 +96,41 @@ class DeviceState(enum.StrEnum):
     OFFLINE = "offline"
 
 
-class _Payload(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=False)
+class _Payload(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """A wire model: immutable, keyword-built, unknown fields refused when decoding."""
 
 
-class Credential(_Payload):
+def _as_float(payload: _Payload, *names: str) -> None:
+    # A float field built from an int in Python stays an int in a struct; the wire says 3.0.
+    for name in names:
+        value = getattr(payload, name)
+        if type(value) is int:
+            msgspec.structs.force_setattr(payload, name, float(value))
+
+
+class Credential(_Payload, frozen=True, kw_only=True):
     """What was presented at the reader: a badge UID (hex) or a guest pass code."""
 
     kind: CredentialKind = CredentialKind.BADGE
-    value: Annotated[str, Field(pattern=r"^[0-9A-Za-z_-]{4,64}$", examples=["04A1B2C3D4"])]
+    value: Annotated[str, Meta(pattern=whole(r"^[0-9A-Za-z_-]{4,64}$"), examples=["04A1B2C3D4"])]
 
-    @field_validator("value")
-    @classmethod
-    def _badge_uid_is_hex(cls, value: str, info: ValidationInfo) -> str:
+    def __post_init__(self) -> None:
+        # Checked here too, not only when decoding: readers build credentials in Python.
+        if not _CREDENTIAL_VALUE.fullmatch(self.value):
+            raise ValueError("value: a credential is 4 to 64 letters, digits, '_' or '-'")
         # Readers differ in the case of a UID's hex digits; the store does not.
-        if info.data.get("kind") is CredentialKind.BADGE:
-            if any(c not in _HEX for c in value):
-                raise ValueError("a badge UID is hexadecimal")
-            return value.upper()
-        return value
+        if self.kind is CredentialKind.BADGE:
+            if any(c not in _HEX for c in self.value):
+                raise ValueError("value: a badge UID is hexadecimal")
+            msgspec.structs.force_setattr(self, "value", self.value.upper())
 
 
-class OfflineDecision(_Payload):
+class OfflineDecision(_Payload, frozen=True, kw_only=True):
     """What a door decided by itself when the gateway did not answer in time."""
 
     granted: bool
     reason: Reason
-    allowlist_version: Annotated[int, Field(ge=0)] | None = None
+    allowlist_version: Count | None = None
 
 
 # What a guest pass's QR code holds: this prefix, then the pass's code. A reader that types
@@ -135,7 +150,7 @@ def credential_of(reading: str) -> Credential:
     return Credential(value=reading)
 
 
-class Tap(_Payload):
+class Tap(_Payload, frozen=True, kw_only=True):
     """A credential presented at a door's reader (edge -> gateway).
 
     ``offline`` is set when the door decided without the gateway; the gateway then records
@@ -146,12 +161,12 @@ class Tap(_Payload):
     event_id: EventId
     door: Id
     credential: Credential
-    reader: Annotated[str, Field(max_length=32)] = "main"
+    reader: Annotated[str, Meta(max_length=32)] = "main"
     at: AwareDatetime
     offline: OfflineDecision | None = None
 
 
-class Decision(_Payload):
+class Decision(_Payload, frozen=True, kw_only=True):
     """The gateway's answer to a tap (gateway -> edge)."""
 
     v: Literal[1] = 1
@@ -159,16 +174,16 @@ class Decision(_Payload):
     door: Id
     granted: bool
     reason: Reason
-    unlock_seconds: Annotated[float, Field(ge=0, le=300)] = 0.0
+    unlock_seconds: Annotated[float, Meta(ge=0, le=300)] = 0.0
     display_name: Text | None = None
     decided_at: AwareDatetime
 
+    def __post_init__(self) -> None:
+        _as_float(self, "unlock_seconds")
 
-class DoorEvent(_Payload):
+
+class DoorEvent(_Payload, frozen=True, kw_only=True):
     """A change seen by a door's contact or alarm logic (edge -> gateway)."""
-
-    # Built on first use, not at import: a desk node never sends one.
-    model_config = ConfigDict(defer_build=True)
 
     v: Literal[1] = 1
     event_id: EventId
@@ -177,7 +192,7 @@ class DoorEvent(_Payload):
     at: AwareDatetime
 
 
-class DeskEvent(_Payload):
+class DeskEvent(_Payload, frozen=True, kw_only=True):
     """A desk became occupied or free (edge -> gateway)."""
 
     v: Literal[1] = 1
@@ -187,41 +202,44 @@ class DeskEvent(_Payload):
     at: AwareDatetime
 
 
-class Status(_Payload):
+class Status(_Payload, frozen=True, kw_only=True):
     """A device's health, retained; the last will carries ``state=offline``."""
 
     v: Literal[1] = 1
     state: DeviceState
-    software: Annotated[str, Field(max_length=40)]
+    software: Annotated[str, Meta(max_length=40)]
     started_at: AwareDatetime
     at: AwareDatetime
-    uptime_seconds: Annotated[float, Field(ge=0)] = 0.0
-    allowlist_version: Annotated[int, Field(ge=0)] | None = None
+    uptime_seconds: Seconds = 0.0
+    allowlist_version: Count | None = None
     allowlist_issued_at: AwareDatetime | None = None
-    outbox_depth: Annotated[int, Field(ge=0)] = 0
-    outbox_dropped: Annotated[int, Field(ge=0)] = 0
+    outbox_depth: Count = 0
+    outbox_dropped: Count = 0
+
+    def __post_init__(self) -> None:
+        _as_float(self, "uptime_seconds")
 
 
-Digest = Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]
+Digest = Annotated[str, Meta(pattern=whole(r"^[0-9a-f]{32}$"))]
 
 
-ScheduleId = Annotated[str, Field(pattern=r"^[a-z0-9]{1,16}$")]
+ScheduleId = Annotated[str, Meta(pattern=whole(r"^[a-z0-9]{1,16}$"))]
 
 
-class DoorAllowlist(_Payload):
-    # Built on first use, not at import: a desk node never receives an allow-list.
-    model_config = ConfigDict(defer_build=True)
-
-    unlock_seconds: Annotated[float, Field(gt=0, le=300)]
+class DoorAllowlist(_Payload, frozen=True, kw_only=True):
+    unlock_seconds: UnlockSeconds
     locked_down: bool = False
     # Office hours: held unlocked in these windows, optionally only after a first grant that day.
-    open_windows: Annotated[list[Window], Field(max_length=64)] = []
+    open_windows: Annotated[list[Window], Meta(max_length=64)] = []
     open_after_first_entry: bool = False
     # Each credential's digest and the schedule that says when it opens this door.
-    credentials: Annotated[dict[Digest, ScheduleId], Field(max_length=MAX_ALLOWLIST_CREDENTIALS)]
+    credentials: Annotated[dict[Digest, ScheduleId], Meta(max_length=MAX_ALLOWLIST_CREDENTIALS)]
+
+    def __post_init__(self) -> None:
+        _as_float(self, "unlock_seconds")
 
 
-class Allowlist(_Payload):
+class Allowlist(_Payload, frozen=True, kw_only=True):
     """Who may open a device's doors, for deciding offline (gateway -> edge, retained).
 
     Credentials are keyed digests (``credential_digest``) with the device's own key, never raw
@@ -229,19 +247,14 @@ class Allowlist(_Payload):
     trusts a list after ``expires_at``.
     """
 
-    # Built on first use, not at import: a desk node never receives one.
-    model_config = ConfigDict(defer_build=True)
-
     v: Literal[1] = 1
-    version: Annotated[int, Field(ge=0)]
+    version: Count
     issued_at: AwareDatetime
     expires_at: AwareDatetime
-    timezone: Annotated[str, Field(max_length=64, examples=["Europe/Rome"])] = "UTC"
-    closures: Annotated[list[Interval], Field(max_length=1000)] = []
-    schedules: Annotated[dict[ScheduleId, Schedule], Field(max_length=10_000)] = {}
-    doors: Annotated[
-        dict[Annotated[str, Field(pattern=ID_PATTERN)], DoorAllowlist], Field(max_length=64)
-    ]
+    timezone: Annotated[str, Meta(max_length=64, examples=["Europe/Rome"])] = "UTC"
+    closures: Annotated[list[Interval], Meta(max_length=1000)] = []
+    schedules: Annotated[dict[ScheduleId, Schedule], Meta(max_length=10_000)] = {}
+    doors: Annotated[dict[Id, DoorAllowlist], Meta(max_length=64)]
 
 
 class CommandAction(enum.StrEnum):
@@ -249,19 +262,19 @@ class CommandAction(enum.StrEnum):
     IDENTIFY = "identify"  # blink and beep, to find the device on the wall
 
 
-class Command(_Payload):
+class Command(_Payload, frozen=True, kw_only=True):
     """An operator's order to a device (gateway -> edge); ignored once ``expires_at`` passes."""
-
-    # Built on first use, not at import: most devices never receive one.
-    model_config = ConfigDict(defer_build=True)
 
     v: Literal[1] = 1
     command_id: EventId
     action: CommandAction
     door: Id | None = None
-    seconds: Annotated[float, Field(gt=0, le=300)] | None = None
+    seconds: UnlockSeconds | None = None
     issued_at: AwareDatetime
     expires_at: AwareDatetime
+
+    def __post_init__(self) -> None:
+        _as_float(self, "seconds")
 
 
 _REFUSALS = {
@@ -308,7 +321,7 @@ _LIMITS: dict[Channel, int] = {
     Channel.ALLOWLIST: MAX_ALLOWLIST_BYTES,
 }
 
-P = TypeVar("P", bound=_Payload)
+P = TypeVar("P", bound=msgspec.Struct)
 
 
 def max_bytes(channel: Channel) -> int:
@@ -317,8 +330,16 @@ def max_bytes(channel: Channel) -> int:
 
 
 def encode(payload: _Payload) -> bytes:
-    """Serialise a payload to its compact wire form."""
-    return payload.model_dump_json(exclude_none=True).encode()
+    """Serialise a payload to its compact wire form (no ``null`` fields).
+
+    Raise ``PayloadError`` if the receiver would refuse it (a bound or a pattern broken).
+    """
+    data = _ENCODER.encode(_without_none(msgspec.to_builtins(payload)))
+    try:
+        _decoder(type(payload)).decode(data)
+    except msgspec.ValidationError as exc:
+        raise PayloadError(f"not sent: {_describe(exc)}") from None
+    return data
 
 
 def decode(channel: Channel, raw: bytes) -> Payload:
@@ -334,28 +355,59 @@ def decode_as(model: type[P], raw: bytes, *, limit: int = MAX_EVENT_BYTES) -> P:
     if len(raw) > limit:
         raise PayloadTooLargeError(f"payload of {len(raw)} bytes exceeds the {limit}-byte limit")
     try:
-        # UTF-8 only: json.loads(bytes) would also guess UTF-16 and UTF-32.
-        text = raw.decode("utf-8")
+        # UTF-8 only, checked whole: a bad byte is named, never replaced or guessed around.
+        raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise PayloadError(
             f"payload is not JSON in UTF-8: {exc.reason} at byte {exc.start}"
         ) from None
     try:
-        # Strict: "occupied": "yes" is refused, not read as true; times stay ISO 8601 strings.
-        return model.model_validate_json(text, strict=True)
-    except ValidationError as exc:
+        # Strict: "occupied": "yes" is refused, not read as true; times are RFC 3339 strings.
+        return _decoder(model).decode(raw)
+    except msgspec.ValidationError as exc:
         raise PayloadError(_describe(exc)) from None
+    except msgspec.DecodeError as exc:
+        raise PayloadError(f"payload is not JSON: {exc}") from None
 
 
-def _describe(exc: ValidationError) -> str:
-    errors = exc.errors(include_url=False)
-    if errors and errors[0]["type"] == "json_invalid":
-        return f"payload is not JSON: {errors[0]['ctx'].get('error', errors[0]['msg'])}"
-    problems = []
-    for error in errors[:5]:
-        where = ".".join(str(part) for part in error["loc"]) or "payload"
-        problems.append(f"{where}: {error['msg']}")
-    return "; ".join(problems)
+_ENCODER = msgspec.json.Encoder()
+# Built on first use: a desk node never decodes an allow-list or a command.
+_DECODERS: dict[type[Any], msgspec.json.Decoder[Any]] = {}
+_AT = re.compile(r"^(.*) - at `\$(.*)`$", re.DOTALL)
+_UNKNOWN = re.compile(r"^Object contains unknown field `(.*)`$")
+_FIELD = re.compile(r"^([a-z_]+): (.*)$", re.DOTALL)  # a check of ours names its field
+
+
+def _decoder(model: type[P]) -> msgspec.json.Decoder[P]:
+    decoder = _DECODERS.get(model)
+    if decoder is None:
+        decoder = _DECODERS[model] = msgspec.json.Decoder(model)
+    return decoder
+
+
+def _without_none(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_none(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_none(v) for v in value]
+    return value
+
+
+def _describe(exc: msgspec.ValidationError) -> str:
+    """Turn msgspec's "reason - at `$.a[0].b`" into "a.0.b: reason"."""
+    message, path = str(exc), ""
+    match = _AT.match(message)
+    if match is not None:
+        message, path = match.group(1), match.group(2)
+    where = ".".join(part for part in re.split(r"[.\[\]]+", path) if part)
+    unknown, field = _UNKNOWN.match(message), _FIELD.match(message)
+    if unknown is not None:  # name the field itself, as a person would look for it
+        where = f"{where}.{unknown.group(1)}" if where else unknown.group(1)
+        message = "unknown field"
+    elif field is not None:
+        where = f"{where}.{field.group(1)}" if where else field.group(1)
+        message = field.group(2)
+    return f"{where or 'payload'}: {message}"
 
 
 def utcnow() -> datetime:

@@ -15,17 +15,29 @@ import re
 from datetime import datetime, tzinfo
 from typing import Annotated
 
-from pydantic import (
-    AwareDatetime,
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationInfo,
-    field_validator,
-)
+import msgspec
+from msgspec import Meta
 
 _CLOCK = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
-Clock = Annotated[str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$", examples=["08:00"])]
+CLOCK_PATTERN = r"^([01]\d|2[0-3]):[0-5]\d$"
+
+
+def whole(pattern: str) -> str:
+    """Return ``pattern`` ending at the end of the text, as msgspec checks it.
+
+    msgspec searches with Python's ``re``, where ``$`` also matches before a final newline:
+    "door-1\\n" would pass ``^[a-z0-9-]+$``. ``\\Z`` does not let it.
+    """
+    return pattern.removesuffix("$") + r"\Z"
+
+
+Clock = Annotated[str, Meta(pattern=whole(CLOCK_PATTERN), examples=["08:00"])]
+AwareDatetime = Annotated[datetime, Meta(tz=True)]
+Day = Annotated[int, Meta(ge=0, le=6)]
+
+
+class _Rule(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """Part of an allow-list: immutable, keyword-built, unknown fields refused."""
 
 
 class Refusal(enum.StrEnum):
@@ -45,27 +57,21 @@ def minutes(clock: str) -> int:
     return int(match.group(1)) * 60 + int(match.group(2))
 
 
-class Window(BaseModel):
+class Window(_Rule, frozen=True, kw_only=True):
     """Open on ``days`` (0 = Monday ... 6 = Sunday) from ``start`` to ``end``, local time."""
 
-    # Built on first use, not at import: on the edge only an allow-list holds these.
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
-
-    days: Annotated[list[Annotated[int, Field(ge=0, le=6)]], Field(min_length=1, max_length=7)]
+    days: Annotated[list[Day], Meta(min_length=1, max_length=7)]
     start: Clock
     end: Clock
 
-    @field_validator("days")
-    @classmethod
-    def _days_once_in_order(cls, days: list[int]) -> list[int]:
-        return sorted(set(days))
-
-    @field_validator("end")
-    @classmethod
-    def _not_empty(cls, end: str, info: ValidationInfo) -> str:
-        if info.data.get("start") == end:
-            raise ValueError("end equals start: leave a zone without windows to open it all day")
-        return end
+    def __post_init__(self) -> None:
+        # Checked here, not only when decoding: the gateway builds windows from its store.
+        if not self.days or any(not 0 <= day <= 6 for day in self.days):
+            raise ValueError("days: 0 (Monday) to 6 (Sunday), at least one")
+        minutes(self.start), minutes(self.end)  # each a clock time HH:MM
+        if self.start == self.end:
+            raise ValueError("end: equals start; leave a zone without windows to open it all day")
+        msgspec.structs.force_setattr(self, "days", sorted(set(self.days)))
 
     def contains(self, local: datetime) -> bool:
         """Tell whether the local wall-clock time ``local`` falls in this window."""
@@ -80,21 +86,15 @@ class Window(BaseModel):
         return evening or small_hours
 
 
-class Interval(BaseModel):
-    # Built on first use, not at import: on the edge only an allow-list holds these.
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
-
+class Interval(_Rule, frozen=True, kw_only=True):
     starts_at: AwareDatetime
     ends_at: AwareDatetime
 
 
-class Schedule(BaseModel):
+class Schedule(_Rule, frozen=True, kw_only=True):
     """Everything time-bound about one credential at one door."""
 
-    # Built on first use, not at import: on the edge only an allow-list holds these.
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
-
-    windows: Annotated[list[Window], Field(max_length=64)] = []
+    windows: Annotated[list[Window], Meta(max_length=64)] = []
     valid_from: AwareDatetime | None = None
     valid_until: AwareDatetime | None = None
     closed_on_closures: bool = True
