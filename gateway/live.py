@@ -14,7 +14,7 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, tzinfo
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
 
 from sqlalchemy import func, select
@@ -47,7 +47,8 @@ COALESCE_SECONDS = 0.05
 @dataclass(frozen=True, slots=True)
 class Presence:
     since: datetime
-    day: date  # the site's local date of the first entry
+    day: date  # the local date of the first entry, at the site of the door
+    zone: tzinfo  # that site's time zone: "today" there ends at its own midnight
 
 
 class LiveHub:
@@ -84,10 +85,11 @@ class LiveHub:
             self._present.pop(member_id, None)
         else:
             at: datetime = row["tapped_at"]
-            today = at.astimezone(self._zone()).date()
+            zone = self._zone(row["door_id"])
+            today = at.astimezone(zone).date()
             known = self._present.get(member_id)
             if known is None or known.day != today:
-                self._present[member_id] = Presence(at, today)
+                self._present[member_id] = Presence(at, today, zone)
         self._changed.set()
 
     def changed(self) -> None:
@@ -251,18 +253,20 @@ class LiveHub:
         }
 
     def _present_today(self) -> dict[int, Presence]:
-        today = protocol.utcnow().astimezone(self._zone()).date()
-        return {m: p for m, p in self._present.items() if p.day == today}
+        now = protocol.utcnow()
+        return {m: p for m, p in self._present.items() if p.day == now.astimezone(p.zone).date()}
 
-    def _zone(self) -> tzinfo:
-        sites = self._policy().sites
-        return next(iter(sites.values())).timezone if len(sites) == 1 else UTC_ZONE
+    def _zone(self, door_id: str) -> tzinfo:
+        """Return the time zone of the site a door is at (UTC if the door is unknown)."""
+        policy = self._policy()
+        door = policy.doors.get(door_id)
+        return policy.site_of(door).timezone if door is not None else UTC_ZONE
 
     def _seed_presence(self) -> None:
-        # Who came in earlier today, before this gateway started: from the access log.
-        zone = self._zone()
-        today = protocol.utcnow().astimezone(zone).date()
-        start = datetime.combine(today, datetime.min.time(), tzinfo=zone)
+        # Who came in earlier today, before this gateway started: from the access log. Today
+        # began at most 14 hours before UTC's today (UTC+14); on_access keeps each site's own.
+        utc_today = protocol.utcnow().date()
+        start = datetime.combine(utc_today, datetime.min.time(), tzinfo=UTC) - timedelta(hours=14)
         with self._store.session() as session:
             rows = session.execute(
                 select(AccessEvent.member_id, AccessEvent.door_id, AccessEvent.tapped_at)
