@@ -14,6 +14,7 @@ two equal.
 from __future__ import annotations
 
 import re
+import ssl
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeAlias
 
@@ -24,6 +25,7 @@ from msgspec.structs import force_setattr
 
 from edge_agent.errors import ConfigError
 from varco.protocol import ID_PATTERN, is_valid_id
+from varco.transport import Tls
 
 __all__ = [
     "DEFAULT_STATE_DIR",
@@ -39,6 +41,7 @@ __all__ = [
     "Secret",
     "SerialLineReaderConfig",
     "SimulatedReaderConfig",
+    "TlsConfig",
     "UltrasonicDeskConfig",
     "json_schema",
     "load_config",
@@ -111,12 +114,38 @@ class _Section(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     """
 
 
+class TlsConfig(_Section, frozen=True, kw_only=True):
+    """TLS to the broker; its certificate is always verified and its name checked."""
+
+    ca_file: Annotated[
+        Path | None,
+        Meta(description="The CA that signed the broker's certificate; the system's when unset"),
+    ] = None
+    cert_file: Annotated[
+        Path | None, Meta(description="This device's certificate, for brokers that ask for one")
+    ] = None
+    key_file: Annotated[
+        Path | None, Meta(description="The private key of cert_file (if not in cert_file)")
+    ] = None
+
+    def __post_init__(self) -> None:
+        for name in ("ca_file", "cert_file", "key_file"):
+            if isinstance(getattr(self, name), str):
+                force_setattr(self, name, Path(getattr(self, name)))
+        if self.key_file is not None and self.cert_file is None:
+            raise _FieldError("key_file", "given without cert_file")
+
+    def transport(self) -> Tls:
+        return Tls(ca_file=self.ca_file, cert_file=self.cert_file, key_file=self.key_file)
+
+
 class BrokerConfig(_Section, frozen=True, kw_only=True):
     host: str = "127.0.0.1"
-    port: Annotated[int, Meta(ge=1, le=65535)] = 1883
+    port: Annotated[int, Meta(ge=1, le=65535, description="1883, or 8883 with TLS")] = 1883
     username: str | None = None
     password: Secret | None = None
     keepalive: Annotated[int, Meta(ge=5, le=3600)] = 30
+    tls: TlsConfig | None = None
 
     def __post_init__(self) -> None:
         force_setattr(self, "password", _secret(self.password))
@@ -399,10 +428,25 @@ def parse_config(data: object, *, source: str | Path) -> EdgeConfig:
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: expected a mapping at the top level")
     try:
-        return msgspec.convert(data, EdgeConfig, dec_hook=_decode)
+        config = msgspec.convert(data, EdgeConfig, dec_hook=_decode)
     except msgspec.ValidationError as exc:
         where, reason = _explain(exc)
         raise ConfigError(f"{source}: {where or '(top)'}: {reason}") from None
+    if config.broker.tls is not None:
+        _check_tls(config.broker.tls, source)
+    return config
+
+
+def _check_tls(tls: TlsConfig, source: str | Path) -> None:
+    # A certificate that cannot be read is a mistake in the file: say so now, not at connect.
+    for name in ("ca_file", "cert_file", "key_file"):
+        path = getattr(tls, name)
+        if path is not None and not path.is_file():
+            raise ConfigError(f"{source}: broker.tls.{name}: no such file: {path}")
+    try:
+        tls.transport().context()
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"{source}: broker.tls: the certificates cannot be used: {exc}") from None
 
 
 def load_config(path: Path) -> EdgeConfig:

@@ -93,6 +93,7 @@ class Link:
             username=broker.username,
             password=broker.password.get_secret_value() if broker.password else None,
             keepalive=broker.keepalive,
+            tls=broker.tls.transport() if broker.tls is not None else None,
         )
         backoff = 0.2
         while True:

@@ -9,7 +9,7 @@ import uvicorn
 from gateway.api import create_app
 from gateway.api.server import ApiServer
 from gateway.service import Gateway
-from gateway.settings import Settings
+from gateway.settings import load_settings
 from gateway.store import Store
 from gateway.store.models import Role
 from gateway.store.tokens import issue_token
@@ -17,7 +17,7 @@ from gateway.store.tokens import issue_token
 
 def create_token(name: str, role: Role) -> int:
     """Create an API token with ``role`` and print it; it cannot be shown again."""
-    settings = Settings()
+    settings = load_settings()
     with Store(settings.database_url) as store:
         store.upgrade()
         with store.session() as session:
@@ -29,7 +29,7 @@ def create_token(name: str, role: Role) -> int:
 
 def upgrade() -> int:
     """Migrate the database to the newest schema and say so."""
-    settings = Settings()
+    settings = load_settings()
     with Store(settings.database_url) as store:
         store.upgrade()
     print("the database schema is up to date", file=sys.stderr)
@@ -38,7 +38,7 @@ def upgrade() -> int:
 
 def serve(*, host: str | None, port: int | None) -> int:
     """Run the gateway and its API until interrupted."""
-    settings = Settings()
+    settings = load_settings()
     gateway = Gateway(settings)
     config = uvicorn.Config(
         create_app(gateway),

@@ -370,11 +370,19 @@ def render_config(
     broker_port: int,
     credentials: Credentials | None,
     doors: Sequence[str] = (),
+    tls: bool = False,
+    tls_ca_file: str | None = None,
 ) -> str:
-    """Render the device's configuration file (``edge_agent.config.EdgeConfig``) as YAML."""
+    """Render the device's configuration file (``edge_agent.config.EdgeConfig``) as YAML.
+
+    With ``tls`` the device verifies the broker against ``tls_ca_file`` (a path on the Pi) or,
+    without it, against the Pi's own CAs.
+    """
     broker: dict[str, Any] = {"host": broker_host, "port": broker_port}
     if credentials is not None:
         broker |= {"username": credentials.username, "password": credentials.password}
+    if tls:
+        broker["tls"] = {"ca_file": tls_ca_file} if tls_ca_file else {}
     document = {
         "device_id": device_id,
         "site": site,

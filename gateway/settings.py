@@ -5,11 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from varco.protocol import ID_PATTERN
-from varco.transport import BrokerAddress
+from varco.transport import BrokerAddress, Tls
+
+
+class SettingsError(ValueError):
+    """A ``VARCO_*`` variable that cannot be used; the message names each one and why."""
 
 
 class Settings(BaseSettings):
@@ -25,6 +29,20 @@ class Settings(BaseSettings):
     mqtt_port: int = Field(default=1883, ge=1, le=65535)
     mqtt_username: str | None = None
     mqtt_password: SecretStr | None = None
+    mqtt_tls: bool = Field(
+        default=False,
+        description="TLS to the broker (port 8883, usually); its certificate is always verified",
+    )
+    mqtt_tls_ca_file: Path | None = Field(
+        default=None,
+        description="The CA that signed the broker's certificate (the system's when unset)",
+    )
+    mqtt_tls_cert_file: Path | None = Field(
+        default=None, description="The gateway's own certificate, for brokers that ask for one"
+    )
+    mqtt_tls_key_file: Path | None = Field(
+        default=None, description="The private key of mqtt_tls_cert_file (if not in that file)"
+    )
     gateway_id: str = Field(
         default="gateway-1",
         pattern=ID_PATTERN,
@@ -79,6 +97,17 @@ class Settings(BaseSettings):
     device_broker_port: int | None = Field(
         default=None, ge=1, le=65535, description="The devices' broker port; mqtt_port when unset"
     )
+    device_broker_tls: bool | None = Field(
+        default=None,
+        description="Whether devices reach the broker over TLS; as the gateway does when unset",
+    )
+    device_broker_tls_ca_file: str | None = Field(
+        default=None,
+        description=(
+            "The broker's CA file as a path on the Pis, written into their configuration; "
+            "unset, they trust their system's CAs"
+        ),
+    )
 
     influx_url: str | None = Field(
         default=None,
@@ -106,11 +135,38 @@ class Settings(BaseSettings):
         ),
     )
 
+    @field_validator("mqtt_tls_ca_file", "mqtt_tls_cert_file", "mqtt_tls_key_file")
+    @classmethod
+    def _is_a_file(cls, path: Path | None) -> Path | None:
+        if path is not None and not path.is_file():
+            raise ValueError(f"no such file: {path}")
+        return path
+
+    def device_broker_uses_tls(self) -> bool:
+        """Tell whether the configuration written for a device turns TLS on."""
+        if self.device_broker_tls is not None:
+            return self.device_broker_tls
+        return self.broker().tls is not None
+
     def broker(self) -> BrokerAddress:
         """Return the broker address these settings describe."""
+        files = (self.mqtt_tls_ca_file, self.mqtt_tls_cert_file, self.mqtt_tls_key_file)
         return BrokerAddress(
             host=self.mqtt_host,
             port=self.mqtt_port,
             username=self.mqtt_username,
             password=self.mqtt_password.get_secret_value() if self.mqtt_password else None,
+            tls=Tls(*files) if self.mqtt_tls or any(files) else None,
         )
+
+
+def load_settings() -> Settings:
+    """Read the settings from the environment; raise ``SettingsError`` naming what is wrong."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = [
+            f"VARCO_{'_'.join(str(part) for part in error['loc']).upper()}: {error['msg']}"
+            for error in exc.errors(include_url=False)
+        ]
+        raise SettingsError("\n".join(problems)) from None

@@ -124,6 +124,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=level or getattr(logging, args.log_level),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # Alembic announces each of its plugins as it is imported: noise for whoever runs us.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     if args.command == "gateway":
         return _gateway(args)
     if args.command == "edge":
@@ -140,15 +142,20 @@ def _gateway(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     # Imported here so that a Pi with only the [edge] extra can run `varco edge`.
     from gateway.cli import create_token, serve, upgrade  # noqa: PLC0415
+    from gateway.settings import SettingsError  # noqa: PLC0415
     from gateway.store.models import Role  # noqa: PLC0415
 
-    if args.upgrade:
-        return upgrade()
-    if args.create_admin_token:
-        return create_token(args.create_admin_token, Role.ADMIN)
-    if args.create_token:
-        return create_token(args.create_token, Role(args.role))
-    return serve(host=args.host, port=args.port)
+    try:
+        if args.upgrade:
+            return upgrade()
+        if args.create_admin_token:
+            return create_token(args.create_admin_token, Role.ADMIN)
+        if args.create_token:
+            return create_token(args.create_token, Role(args.role))
+        return serve(host=args.host, port=args.port)
+    except SettingsError as exc:
+        print(f"varco gateway: invalid settings:\n{exc}", file=sys.stderr)
+        return EXIT_USAGE
 
 
 def _edge(args: argparse.Namespace) -> int:

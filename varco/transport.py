@@ -8,12 +8,34 @@ delayed ACKs and takes 40-90 ms instead of about one.
 from __future__ import annotations
 
 import socket
+import ssl
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import aiomqtt
 
 NODELAY = (socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+@dataclass(frozen=True, slots=True)
+class Tls:
+    """TLS to the broker: the broker's certificate is always verified, its name checked.
+
+    ``ca_file`` is the CA that signed the broker's certificate (the system's CAs when unset);
+    ``cert_file`` and ``key_file`` are this client's own certificate, for brokers that ask.
+    """
+
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+
+    def context(self) -> ssl.SSLContext:
+        """Return the client context; raise ``OSError``/``ssl.SSLError`` for a bad file."""
+        context = ssl.create_default_context(cafile=self.ca_file)
+        if self.cert_file is not None:
+            context.load_cert_chain(self.cert_file, self.key_file)
+        return context
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +47,7 @@ class BrokerAddress:
     username: str | None = None
     password: str | None = field(default=None, repr=False)
     keepalive: int = 30
+    tls: Tls | None = None
 
 
 def client(
@@ -52,5 +75,6 @@ def client(
         will=will,
         protocol=aiomqtt.ProtocolVersion.V311,
         socket_options=[NODELAY],
+        tls_context=broker.tls.context() if broker.tls is not None else None,
         **options,
     )

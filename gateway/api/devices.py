@@ -138,6 +138,8 @@ def create_device(
         broker_host=settings.device_broker_host or settings.mqtt_host,
         broker_port=settings.device_broker_port or settings.mqtt_port,
         credentials=credentials,
+        tls=settings.device_broker_uses_tls(),
+        tls_ca_file=settings.device_broker_tls_ca_file,
     )
     return DeviceCreated.model_validate(
         {

@@ -181,3 +181,37 @@ def test_a_config_built_in_python_takes_plain_strings_and_is_checked() -> None:
             site="milano",
             doors=[DoorConfig(id="front", relay_pin=17, contact_pin=17)],
         )
+
+
+def tls_file(tmp_path: Path, tls: str) -> Path:
+    path = tmp_path / "edge.yaml"
+    path.write_text(f"device_id: d1\nsite: milano\nbroker:\n  port: 8883\n  tls:\n{tls}")
+    return path
+
+
+def test_tls_with_the_systems_cas_needs_no_file(tmp_path: Path) -> None:
+    config = load_config(tls_file(tmp_path, "    {}\n"))
+
+    assert config.broker.tls is not None
+    assert config.broker.tls.ca_file is None
+
+
+@pytest.mark.parametrize(
+    ("tls", "expected"),
+    [
+        ("    ca_file: /nowhere/ca.crt\n", "broker.tls.ca_file: no such file: /nowhere/ca.crt"),
+        ("    key_file: /nowhere/d1.key\n", "broker.tls.key_file: given without cert_file"),
+        ("    ca_file: {here}\n", "broker.tls: the certificates cannot be used"),
+        ("    verify: false\n", "broker.tls.verify: unknown field"),
+    ],
+)
+def test_tls_files_that_cannot_be_used_are_refused_at_start(
+    tmp_path: Path, tls: str, expected: str
+) -> None:
+    # {here}: the configuration file itself, there but not a certificate.
+    path = tls_file(tmp_path, tls.format(here=tmp_path / "edge.yaml"))
+
+    with pytest.raises(ConfigError) as error:
+        load_config(path)
+
+    assert f"{path}: {expected}" in str(error.value)

@@ -85,7 +85,13 @@ def test_each_device_gets_its_own_long_random_password() -> None:
     assert first.password not in repr(first)
 
 
-def render(credentials: Credentials | None, doors: tuple[str, ...] = ()) -> str:
+def render(
+    credentials: Credentials | None,
+    doors: tuple[str, ...] = (),
+    *,
+    tls: bool = False,
+    tls_ca_file: str | None = None,
+) -> str:
     return render_config(
         device_id="door-ctl-7",
         site=SITE,
@@ -94,6 +100,8 @@ def render(credentials: Credentials | None, doors: tuple[str, ...] = ()) -> str:
         broker_port=8883,
         credentials=credentials,
         doors=doors,
+        tls=tls,
+        tls_ca_file=tls_ca_file,
     )
 
 
@@ -112,6 +120,16 @@ def test_the_rendered_config_is_a_valid_edge_configuration() -> None:
     assert config.allowlist_key is not None
     assert config.allowlist_key.get_secret_value() == KEY
     assert (config.doors, config.desks) == ([], [])
+
+
+def test_a_device_of_a_tls_broker_gets_tls_with_the_ca_path_on_the_pi() -> None:
+    system_cas = parse(render(None, tls=True))
+    private_ca = yaml.safe_load(render(None, tls=True, tls_ca_file="/etc/varco/ca.crt"))
+
+    assert system_cas.broker.tls is not None
+    assert system_cas.broker.tls.ca_file is None
+    assert private_ca["broker"]["tls"] == {"ca_file": "/etc/varco/ca.crt"}
+    assert parse(render(None)).broker.tls is None
 
 
 def test_the_rendered_config_names_assigned_doors_without_inventing_their_pins() -> None:
@@ -137,6 +155,19 @@ def api(store: Store, **settings: Any) -> TestClient:
     gateway = Gateway(Settings(database_url=store.url, **settings), ingest=False)
     # A crash comes back as the 500 a client gets, so "never a 5xx" is asserted, not raised.
     return TestClient(create_app(gateway), raise_server_exceptions=False)
+
+
+def test_a_gateway_on_tls_writes_tls_into_a_new_devices_configuration(
+    store: Store, space: Space
+) -> None:
+    admin = {"Authorization": f"Bearer {space.admin_token}"}
+    settings = {"mqtt_tls": True, "device_broker_tls_ca_file": "/etc/varco/ca.crt"}
+    with api(store, **settings) as client:
+        created = answer(client.post("/devices", json=NEW_DEVICE, headers=admin), 201)
+
+    assert yaml.safe_load(created["config_yaml"])["broker"]["tls"] == {
+        "ca_file": "/etc/varco/ca.crt"
+    }
 
 
 def test_an_open_broker_gets_devices_without_credentials(store: Store, space: Space) -> None:

@@ -188,3 +188,21 @@ def test_a_demo_that_cannot_stop_exits_anyway_and_names_what_is_stuck() -> None:
     assert result.returncode == 1
     assert "varco demo: not stopped after 0.2s; exiting anyway" in result.stderr
     assert "never-ends" in result.stderr
+
+
+def test_gateway_refuses_settings_it_cannot_use_naming_each_variable(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "VARCO_DATABASE_URL": f"sqlite:///{tmp_path / 'varco.db'}",
+        "VARCO_MQTT_PORT": "eighteen",
+        "VARCO_MQTT_TLS_CA_FILE": str(tmp_path / "missing-ca.crt"),
+    }
+    result = subprocess.run(
+        [*VARCO, "gateway"], capture_output=True, text=True, timeout=60, env=env, check=False
+    )
+
+    assert result.returncode == 2
+    assert "varco gateway: invalid settings:" in result.stderr
+    assert "VARCO_MQTT_PORT: Input should be a valid integer" in result.stderr
+    assert f"VARCO_MQTT_TLS_CA_FILE: Value error, no such file: {tmp_path}" in result.stderr
+    assert "Traceback" not in result.stderr
