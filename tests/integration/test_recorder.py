@@ -7,22 +7,28 @@ shim in ``tests/integration/influxd.py``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import shutil
 import signal
+import sqlite3
 import sys
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
+from sqlalchemy import func, select
 
 from gateway import measurements
 from gateway.recorder import InfluxTarget, Recorder, RecorderOptions
 from gateway.service import Gateway
 from gateway.settings import Settings
 from gateway.store import Store
-from gateway.store.models import Desk, Zone
+from gateway.store.models import Desk, DeskEventRecord, Zone
 from tests.conftest import Mosquitto, free_port, need
 from tests.integration.conftest import eventually
 from tests.integration.influxd import Influxd, V2Shim
@@ -216,6 +222,82 @@ async def test_a_killed_gateway_loses_nothing_pending(
         assert rec.depth == 500
         assert await rec.flush(15)
     assert count(influxd, "occupied", "desk") == 500
+
+
+async def test_a_gateway_process_killed_with_points_pending_loses_none(
+    influxd: Influxd, shim: V2Shim, mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    database, outbox, api_port = tmp_path / "varco.db", tmp_path / "recorder.db", free_port()
+    with Store(f"sqlite:///{database}") as store:
+        store.create_schema()
+    environment = {
+        **os.environ,
+        "VARCO_DATABASE_URL": f"sqlite:///{database}",
+        "VARCO_MQTT_PORT": str(mosquitto.port),
+        "VARCO_GATEWAY_ID": "gateway-killed",
+        "VARCO_API_PORT": str(api_port),
+        # InfluxDB is unreachable: every point waits in the recorder's outbox.
+        "VARCO_INFLUX_URL": f"http://127.0.0.1:{free_port()}",
+        "VARCO_RECORDER_OUTBOX": str(outbox),
+    }
+    gateway = await asyncio.create_subprocess_exec(
+        *[sys.executable, "-m", "varco", "gateway"],
+        env=environment,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{api_port}") as api:
+
+            async def health() -> dict[str, Any]:
+                with contextlib.suppress(httpx.TransportError):
+                    return dict((await api.get("/healthz")).json())
+                return {}
+
+            await until(lambda h: h.get("mqtt_connected") is True, health, "connected")
+            address = transport.BrokerAddress(port=mosquitto.port)
+            async with transport.client(address, identifier="desk-node-1") as client:
+                for n in range(200):
+                    await client.publish(
+                        protocol.topic(SITE, "desk-node-1", Channel.DESK),
+                        protocol.encode(desk_event(n)),
+                        qos=1,
+                    )
+            # Every event stored in SQL and every point waiting in the recorder's outbox.
+            await until(lambda h: h["recorder"]["depth"] == 200, health, "200 points pending")
+    finally:
+        gateway.send_signal(signal.SIGKILL)  # no flush, no close: as a crash or an OOM kill
+        await gateway.wait()
+    assert count(influxd, "occupied", "desk") == 0
+    with contextlib.closing(sqlite3.connect(outbox)) as pending:
+        assert pending.execute("SELECT count(*) FROM points").fetchone() == (200,)
+
+    settings = Settings(
+        database_url=f"sqlite:///{database}",
+        mqtt_port=mosquitto.port,
+        gateway_id="gateway-killed",
+        influx_url=shim.url,
+        recorder_outbox=outbox,
+    )
+    async with Gateway(settings) as restarted:  # now with InfluxDB there
+        await eventually(lambda: count(influxd, "occupied", "desk") == 200, within=15)
+        assert restarted.recorder is not None
+        assert restarted.recorder.depth == 0
+    assert count(influxd, "occupied", "desk") == 200
+    with Store(f"sqlite:///{database}") as store, store.session() as session:
+        assert session.scalar(select(func.count()).select_from(DeskEventRecord)) == 200
+
+
+async def until(
+    done: Callable[[dict[str, Any]], bool],
+    health: Callable[[], Awaitable[dict[str, Any]]],
+    what: str,
+) -> None:
+    for _ in range(200):  # about 20 s
+        if done(await health() or {"recorder": {"depth": -1}}):
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"the gateway never reported {what}")
 
 
 async def test_the_gateway_records_what_it_ingests(
