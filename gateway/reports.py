@@ -19,7 +19,9 @@ The definitions, which cost sharing and billing rest on:
 - **Peak occupancy** is the most desks of an area occupied at once within the period, with
   the first instant it was reached; intervals are half-open, so a desk freed as another is
   taken counts once. For members, the peak is the most members present at once, site-wide.
-- **Time zone.** Day boundaries are the site's: the first site's (by id), else UTC.
+- **Sites.** A report covers one site when it names one (``site``): the taps at its doors and
+  the desks that have reported from it, with day boundaries in its time zone. Without, it
+  covers every site, with day boundaries in the first site's (by id), else UTC.
 
 Everything but ``load_usage_log`` is pure: values in, frozen values out.
 """
@@ -367,9 +369,15 @@ def site_timezone(session: Session) -> tzinfo:
     return UTC if site is None else site_zone(site)
 
 
-def load_usage_log(session: Session, period: Period) -> UsageLog:
-    """Read the taps, desk events and names a report over ``period`` needs."""
-    zone = site_timezone(session)
+def load_usage_log(session: Session, period: Period, site: Site | None = None) -> UsageLog:
+    """Read the taps, desk events and names a report over ``period`` needs.
+
+    With ``site``, only what happened there, in its time zone; its desks are those that have
+    reported from it. Without, everything, in the first site's time zone.
+    """
+    zone = site_timezone(session) if site is None else site_zone(site)
+    at_site = [] if site is None else [AccessEvent.site == site.id]
+    desks_at_site = [] if site is None else [DeskEventRecord.site == site.id]
     # No session crosses local midnight, so none open at ``since`` began before its day.
     taps = session.execute(
         select(AccessEvent.member_id, AccessEvent.tapped_at, Door.direction)
@@ -379,6 +387,7 @@ def load_usage_log(session: Session, period: Period) -> UsageLog:
             AccessEvent.member_id.is_not(None),
             AccessEvent.tapped_at >= day_start(period.since, zone),
             AccessEvent.tapped_at < period.until,
+            *at_site,
         )
         .order_by(AccessEvent.tapped_at, AccessEvent.event_id)
     )
@@ -395,7 +404,7 @@ def load_usage_log(session: Session, period: Period) -> UsageLog:
             )
             .label("rank"),
         )
-        .where(DeskEventRecord.at < period.since)
+        .where(DeskEventRecord.at < period.since, *desks_at_site)
         .subquery()
     )
     before = session.execute(
@@ -404,13 +413,18 @@ def load_usage_log(session: Session, period: Period) -> UsageLog:
     during = session.execute(
         select(DeskEventRecord.desk_id, DeskEventRecord.occupied, DeskEventRecord.at)
         .where(DeskEventRecord.at >= period.since, DeskEventRecord.at < period.until)
+        .where(*desks_at_site)
         .order_by(DeskEventRecord.at, DeskEventRecord.event_id)
     )
+    desks = select(Desk.id, Desk.name, Desk.zone_id)
+    if site is not None:
+        reported = select(DeskEventRecord.desk_id).where(*desks_at_site).distinct()
+        desks = desks.where(Desk.id.in_(reported))
     return UsageLog(
         timezone=zone,
         taps=[Tap(member, at, direction) for member, at, direction in taps if member is not None],
         desk_changes=[DeskChange(*row) for row in [*before, *during]],
         members={id_: name for id_, name in session.execute(select(Member.id, Member.name))},
-        desks=[DeskInfo(*row) for row in session.execute(select(Desk.id, Desk.name, Desk.zone_id))],
+        desks=[DeskInfo(*row) for row in session.execute(desks)],
         areas={id_: name for id_, name in session.execute(select(Zone.id, Zone.name))},
     )

@@ -11,12 +11,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from gateway import reports
 from gateway.api.deps import ReaderDep, SessionDep
 from gateway.api.fields import Instant
 from gateway.reports import GroupBy, Period, ReportError
+from gateway.store.models import Site
+from varco.protocol import ID_PATTERN
 
 router = APIRouter(prefix="/reports", tags=["reports"])
 
@@ -84,6 +86,7 @@ class OccupancySummaryOut(BaseModel):
 class UsageReportOut(BaseModel):
     since: datetime
     until: datetime
+    site: str | None = Field(description="The site reported on; null for every site")
     group_by: GroupBy
     rows: list[MemberUsageOut] | list[DeskUsageOut] | list[AreaUsageOut]
     summary: PresenceSummaryOut | OccupancySummaryOut
@@ -94,7 +97,11 @@ def _hours(duration: timedelta) -> float:
 
 
 def _report(
-    log: reports.UsageLog, period: Period, group_by: GroupBy, timeout: timedelta
+    log: reports.UsageLog,
+    period: Period,
+    group_by: GroupBy,
+    timeout: timedelta,
+    site: str | None,
 ) -> UsageReportOut:
     zone = str(log.timezone)
     period_hours = _hours(period.duration)
@@ -148,7 +155,12 @@ def _report(
             ]
         summary = _occupancy_summary(zone, period_hours, occupancy)
     return UsageReportOut(
-        since=period.since, until=period.until, group_by=group_by, rows=rows, summary=summary
+        since=period.since,
+        until=period.until,
+        site=site,
+        group_by=group_by,
+        rows=rows,
+        summary=summary,
     )
 
 
@@ -229,6 +241,13 @@ def usage_report(
             description="A session with no tap-out ends this long after the last tap",
         ),
     ] = reports.DEFAULT_SESSION_TIMEOUT / reports.HOUR,
+    site: Annotated[
+        str | None,
+        Query(
+            pattern=ID_PATTERN,
+            description="One site only, in its time zone; every site if left out",
+        ),
+    ] = None,
 ) -> UsageReportOut | Response:
     """Report hours present, desk hours, utilisation and peak occupancy over a period."""
     try:
@@ -238,8 +257,14 @@ def usage_report(
             status.HTTP_422_UNPROCESSABLE_CONTENT,
             [{"type": "value_error", "loc": ["query", exc.field], "msg": exc.message}],
         ) from None
-    log = reports.load_usage_log(session, period)
-    report = _report(log, period, group_by, timedelta(hours=session_timeout_hours))
+    where = session.get(Site, site) if site is not None else None
+    if site is not None and where is None:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            [{"type": "value_error", "loc": ["query", "site"], "msg": f"no site {site!r}"}],
+        )
+    log = reports.load_usage_log(session, period, where)
+    report = _report(log, period, group_by, timedelta(hours=session_timeout_hours), site)
     if output == "csv" or (output is None and _wants_csv(request)):
         return _csv(report)
     return report

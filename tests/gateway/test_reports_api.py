@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi.testclient import TestClient
@@ -304,6 +305,86 @@ def test_without_a_period_the_report_covers_the_last_30_days(
     assert body["until"] - body["since"] == timedelta(days=30)
     assert body["rows"] == []  # the scripted day is long past
     assert body["summary"]["peak_at"] is None
+
+
+def add_a_site_in_lisbon(database_url: str, members: dict[str, int]) -> None:
+    """A second site, an hour behind Rome: Barbara there from 08:30 to 09:30, its time."""
+    lisbon = ZoneInfo("Europe/Lisbon")
+    came, left = (
+        datetime(2025, 3, 4, 8, 30, tzinfo=lisbon),
+        datetime(2025, 3, 4, 9, 30, tzinfo=lisbon),
+    )
+    tap: dict[str, Any] = {
+        "site": "lisbon",
+        "device_id": "lx-door-ctl",
+        "credential_kind": "badge",
+        "credential": "BADGE9",
+        "member_id": members["barbara"],
+        "granted": True,
+        "reason": "granted",
+        "decided_at": came,
+    }
+    desk = {"site": "lisbon", "device_id": "lx-desk-node", "desk_id": "lx-desk-1"}
+    with Store(database_url) as store, store.session() as session:
+        session.add(Site(id="lisbon", name="Lisbon", timezone="Europe/Lisbon"))
+        session.add(Desk(id="lx-desk-1", name="Lisbon desk 1", zone_id="open-space"))
+        session.flush()
+        insert_new(
+            session,
+            "access",
+            [
+                {
+                    **tap,
+                    "event_id": "lx-in",
+                    "door_id": FRONT_DOOR,
+                    "tapped_at": came,
+                    "decided_at": came,
+                },
+                {
+                    **tap,
+                    "event_id": "lx-out",
+                    "door_id": EXIT_DOOR,
+                    "tapped_at": left,
+                    "decided_at": left,
+                },
+            ],
+        )
+        # Half an hour at a desk: 09:40-10:10 Rome time.
+        insert_new(
+            session,
+            "desk",
+            [
+                {**desk, "event_id": "lx-d1", "occupied": True, "at": at("09:40")},
+                {**desk, "event_id": "lx-d2", "occupied": False, "at": at("10:10")},
+            ],
+        )
+
+
+def test_a_report_on_one_site_counts_only_its_taps_and_desks_in_its_time_zone(
+    client: TestClient, database_url: str, viewer: Headers, members: dict[str, int]
+) -> None:
+    add_a_site_in_lisbon(database_url, members)
+    lisbon_day = {"since": "2025-03-04T00:00:00+00:00", "until": "2025-03-05T00:00:00+00:00"}
+
+    people = report(client, viewer, group_by="member", site="lisbon", **lisbon_day)
+    desks = report(client, viewer, group_by="desk", site="lisbon", **lisbon_day)
+    everywhere = report(client, viewer, group_by="desk", **DAY)
+
+    assert people["site"] == "lisbon"
+    assert people["summary"]["timezone"] == "Europe/Lisbon"
+    assert [(r["name"], r["hours_present"]) for r in people["rows"]] == [("Barbara Liskov", 1.0)]
+    assert [(r["desk_id"], r["desk_hours"]) for r in desks["rows"]] == [("lx-desk-1", 0.5)]
+    assert everywhere["site"] is None
+    assert "lx-desk-1" in [r["desk_id"] for r in everywhere["rows"]]
+
+
+def test_a_report_on_a_site_that_does_not_exist_gets_a_422(
+    client: TestClient, viewer: Headers
+) -> None:
+    response = client.get("/reports/usage", params={"site": "atlantis", **DAY}, headers=viewer)
+
+    assert response.status_code == 422
+    assert reason(response) == "query.site: no site 'atlantis'"
 
 
 @pytest.mark.parametrize(
