@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import threading
 import uuid
+from collections.abc import Coroutine
 from datetime import datetime, timedelta
 from types import TracebackType
+from typing import Any
 
 import aiomqtt
 
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 
 COMMAND_LIFETIME = timedelta(seconds=30)
 RETENTION_CHECK_SECONDS = 3600.0
+STOP_TASK_SECONDS = 10.0
 
 
 class Gateway:
@@ -71,6 +73,8 @@ class Gateway:
             self.ingest.access_observers.append(self.recorder.on_access)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        # The background tasks that died, with why: /healthz reports the gateway degraded.
+        self.failed: dict[str, str] = {}
 
     def policy(self) -> Policy:
         """Return the current policy snapshot."""
@@ -153,16 +157,30 @@ class Gateway:
         await asyncio.to_thread(self.reload_policy)
         if self.recorder is not None:
             self.recorder.start()
-        self._tasks.append(asyncio.create_task(self.writer.run(), name="event-writer"))
-        self._tasks.append(asyncio.create_task(self._refresh_policy(), name="policy-refresh"))
-        self._tasks.append(asyncio.create_task(self._enforce_retention(), name="retention"))
+        self._start(self.writer.run(), "event-writer")
+        self._start(self._refresh_policy(), "policy-refresh")
+        self._start(self._enforce_retention(), "retention")
         if self.ingest is not None:
-            self._tasks.append(asyncio.create_task(self.ingest.run(), name="ingest"))
+            self._start(self.ingest.run(), "ingest")
         if self.allowlists is not None:
-            self._tasks.append(asyncio.create_task(self.allowlists.run(), name="allowlists"))
+            self._start(self.allowlists.run(), "allowlists")
         await self.live.prime()  # the live page has something to show from its first request
-        self._tasks.append(asyncio.create_task(self.live.run(), name="live"))
+        self._start(self.live.run(), "live")
         return self
+
+    def _start(self, work: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.create_task(work, name=name)
+        task.add_done_callback(self._watch)
+        self._tasks.append(task)
+
+    def _watch(self, task: asyncio.Task[None]) -> None:
+        # Each of these runs until the gateway stops; one that ends with an error must be
+        # said at once and seen by whoever watches /healthz, not found at shutdown.
+        if task.cancelled() or task.exception() is None:
+            return
+        error = task.exception()
+        self.failed[task.get_name()] = f"{type(error).__name__}: {error}"
+        log.critical("gateway task %s stopped", task.get_name(), exc_info=error)
 
     async def __aexit__(
         self,
@@ -217,8 +235,11 @@ class Gateway:
 
 async def _cancel(task: asyncio.Task[None]) -> None:
     task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    # An error it died of was reported then (Gateway._watch); a task that will not stop must
+    # not hold the gateway's stop forever.
+    _, pending = await asyncio.wait([task], timeout=STOP_TASK_SECONDS)
+    if pending:
+        log.error("task %s did not stop within %gs; leaving it", task.get_name(), STOP_TASK_SECONDS)
 
 
 def _recorder(settings: Settings) -> Recorder:

@@ -20,11 +20,13 @@ class Health(BaseModel):
     writer_depth: int
     counters: dict[str, int]
     recorder: dict[str, int] | None = None  # points waiting for InfluxDB, written, refused...
+    failed_tasks: dict[str, str] = {}  # background tasks that stopped, and why
 
 
 @router.get("/healthz", response_model=Health)
 def healthz(gateway: GatewayDep, response: Response) -> Health:
-    """Report whether the database and the broker are reachable, with ingest counters."""
+    """Report whether the database and the broker are reachable and every background task
+    runs (503 if not), with ingest counters."""
     try:
         with gateway.store.engine.connect() as connection:
             connection.execute(text("SELECT 1"))
@@ -33,7 +35,7 @@ def healthz(gateway: GatewayDep, response: Response) -> Health:
         database = False
     ingest = gateway.ingest
     mqtt = ingest is not None and ingest.connected.is_set()
-    ok = database and (mqtt or ingest is None)
+    ok = database and (mqtt or ingest is None) and not gateway.failed
     if not ok:
         response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
     return Health(
@@ -48,4 +50,5 @@ def healthz(gateway: GatewayDep, response: Response) -> Health:
             if gateway.recorder is not None
             else None
         ),
+        failed_tasks=dict(gateway.failed),
     )

@@ -85,8 +85,7 @@ class EventWriter:
                     # The database refuses this row for good: keep it out, say why, move on.
                     self.rejected += 1
                     log.error("event record refused by the database: %s (%s)", batch[0], exc)
-                    if batch[0].on_committed is not None:
-                        batch[0].on_committed(False)
+                    self._acknowledge(batch[0], is_new=False)
                     return
                 # One bad row must not block the rows behind it: isolate it.
                 for record in batch:
@@ -102,6 +101,17 @@ class EventWriter:
                 )
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, self._max_backoff)
+            except Exception:
+                # Not the database: a record this code cannot write. Say so and isolate it,
+                # rather than let one record stop every commit (and acknowledgement) after it.
+                if len(batch) == 1:
+                    self.rejected += 1
+                    log.exception("event record cannot be written: %s", batch[0])
+                    self._acknowledge(batch[0], is_new=False)
+                    return
+                for record in batch:
+                    await self._commit([record])
+                return
             else:
                 self._settle(batch, new_ids)
                 return
@@ -118,8 +128,17 @@ class EventWriter:
                 self.committed += 1
             else:
                 self.duplicates += 1
-            if record.on_committed is not None:
-                record.on_committed(is_new)
+            self._acknowledge(record, is_new=is_new)
+
+    @staticmethod
+    def _acknowledge(record: Record, *, is_new: bool) -> None:
+        if record.on_committed is None:
+            return
+        try:
+            record.on_committed(is_new)
+        except Exception:
+            # The record is stored; a failing callback must not stop the writer.
+            log.exception("after committing %s %s", record.kind, record.row.get("event_id"))
 
     def _write(self, batch: list[Record]) -> set[str]:
         with self._store.session() as session:

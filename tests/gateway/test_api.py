@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -188,6 +189,27 @@ def test_healthz_answers_without_a_token(client: TestClient) -> None:
     assert health["mqtt_connected"] is False
     assert health["policy_version"] >= 1
     assert health["writer_depth"] == 0
+
+
+def test_healthz_says_degraded_naming_a_background_task_that_died(
+    database_url: str, space: Space, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def dies(self: object) -> None:
+        raise RuntimeError("snapshot query broke")
+
+    monkeypatch.setattr("gateway.live.LiveHub.run", dies)
+    gateway = Gateway(Settings(database_url=database_url), ingest=False)
+    with TestClient(create_app(gateway)) as client:
+        response = client.get("/healthz")
+        for _ in range(50):  # the task dies on its first step; give the loop a moment
+            if response.status_code == 503:
+                break
+            time.sleep(0.02)
+            response = client.get("/healthz")
+
+    assert response.status_code == 503
+    assert response.json()["status"] == "degraded"
+    assert response.json()["failed_tasks"] == {"live": "RuntimeError: snapshot query broke"}
 
 
 def test_every_endpoint_but_healthz_is_covered_here(client: TestClient) -> None:

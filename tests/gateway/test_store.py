@@ -290,6 +290,38 @@ async def test_a_row_the_database_refuses_does_not_hold_back_the_others(
     assert writer.rejected == 1
 
 
+async def test_a_record_the_code_cannot_write_does_not_stop_the_writer(
+    store: Store, writer: EventWriter, caplog: pytest.LogCaptureFixture
+) -> None:
+    outcomes = Outcomes()
+    unwritable = {"device_id": "door-ctl-1"}  # a status record without its status
+
+    writer.submit(outcomes.record("desk", desk_row("desk-1")))
+    writer.submit(outcomes.record("status", unwritable))
+    writer.submit(outcomes.record("desk", desk_row("desk-2")))
+    await asyncio.wait_for(writer.join(), 5)  # a dead writer never joins
+
+    assert stored(store, "desk") == ["desk-1", "desk-2"]
+    assert outcomes.calls == {"desk-1": [True], "door-ctl-1": [False], "desk-2": [True]}
+    assert writer.rejected == 1
+    assert "event record cannot be written" in caplog.text
+
+
+async def test_a_failing_acknowledgement_does_not_stop_the_writer(
+    store: Store, writer: EventWriter, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken_ack(_is_new: bool) -> None:
+        raise RuntimeError("the broker connection went away")
+
+    writer.submit(Record("access", access_row("e-1"), broken_ack))
+    await asyncio.wait_for(writer.join(), 5)  # a dead writer never joins
+    writer.submit(Record("access", access_row("e-2")))
+    await asyncio.wait_for(writer.join(), 5)  # a dead writer never joins
+
+    assert stored(store, "access") == ["e-1", "e-2"]
+    assert "the broker connection went away" in caplog.text
+
+
 async def test_a_door_shows_its_newest_reported_state(store: Store, writer: EventWriter) -> None:
     make_space(store)
     outcomes = Outcomes()
