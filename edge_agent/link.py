@@ -105,7 +105,7 @@ class Link:
             )
             client = transport.client(address, identifier=self._config.device_id, will=will)
             try:
-                async with client:
+                async with transport.connection(client):
                     await client.subscribe(self.topic(Channel.DECISION), qos=1)
                     await client.subscribe(self.topic(Channel.ALLOWLIST), qos=1)
                     await client.subscribe(self.topic(Channel.COMMAND), qos=1)

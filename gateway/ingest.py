@@ -96,7 +96,7 @@ class Ingest:
             # aiomqtt acknowledges on receipt; we acknowledge after the commit instead.
             client._client.manual_ack_set(True)
             try:
-                async with client:
+                async with transport.connection(client):
                     self._generation += 1
                     self._client = client
                     filter_ = protocol.subscription("+")

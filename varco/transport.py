@@ -7,15 +7,23 @@ delayed ACKs and takes 40-90 ms instead of about one.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import socket
 import ssl
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import aiomqtt
 
+log = logging.getLogger(__name__)
+
 NODELAY = (socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+# How long leaving may take when we leave because of an error or a stop.
+LEAVE_SECONDS = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,3 +86,25 @@ def client(
         tls_context=broker.tls.context() if broker.tls is not None else None,
         **options,
     )
+
+
+@contextlib.asynccontextmanager
+async def connection(client: aiomqtt.Client) -> AsyncIterator[aiomqtt.Client]:
+    """``async with client``, except that leaving never hides why we leave.
+
+    aiomqtt's exit waits up to its timeout (10 s) for the DISCONNECT to go out, then raises
+    ``MqttError``. Raised while a stop (a cancellation) is on its way out, that error would
+    replace it, and a loop that reconnects on ``MqttError`` would go on instead of stopping.
+    Leaving because of an exception, we wait at most ``LEAVE_SECONDS`` and keep the exception.
+    """
+    await client.__aenter__()
+    try:
+        yield client
+    except BaseException as exc:
+        try:
+            async with asyncio.timeout(LEAVE_SECONDS):
+                await client.__aexit__(type(exc), exc, exc.__traceback__)
+        except (aiomqtt.MqttError, TimeoutError) as goodbye:
+            log.warning("left the broker without saying goodbye (%s)", goodbye or "timed out")
+        raise
+    await client.__aexit__(None, None, None)
