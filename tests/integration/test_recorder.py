@@ -280,9 +280,9 @@ async def test_a_gateway_process_killed_with_points_pending_loses_none(
         recorder_outbox=outbox,
     )
     async with Gateway(settings) as restarted:  # now with InfluxDB there
-        await eventually(lambda: count(influxd, "occupied", "desk") == 200, within=15)
         assert restarted.recorder is not None
-        assert restarted.recorder.depth == 0
+        recorder = restarted.recorder
+        await eventually(lambda: recorder.depth == 0, within=15)
     assert count(influxd, "occupied", "desk") == 200
     with Store(f"sqlite:///{database}") as store, store.session() as session:
         assert session.scalar(select(func.count()).select_from(DeskEventRecord)) == 200
