@@ -25,6 +25,7 @@ from msgspec.structs import force_setattr
 
 from edge_agent.errors import ConfigError
 from varco.protocol import ID_PATTERN, is_valid_id
+from varco.protocol.validation import FieldError, explain
 from varco.transport import Tls
 
 __all__ = [
@@ -97,15 +98,6 @@ def _secret(value: Secret | str | None) -> Secret | None:
     return Secret(value) if isinstance(value, str) else value
 
 
-class _FieldError(ValueError):
-    """A check in ``__post_init__`` that is about one field: ``load_config`` names it."""
-
-    def __init__(self, field: str, reason: str) -> None:
-        super().__init__(f"{field}: {reason}")
-        self.field = field
-        self.reason = reason
-
-
 class _Section(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Every section: read-only, and a field the struct does not know is refused.
 
@@ -133,7 +125,7 @@ class TlsConfig(_Section, frozen=True, kw_only=True):
             if isinstance(getattr(self, name), str):
                 force_setattr(self, name, Path(getattr(self, name)))
         if self.key_file is not None and self.cert_file is None:
-            raise _FieldError("key_file", "given without cert_file")
+            raise FieldError("key_file", "given without cert_file")
 
     def transport(self) -> Tls:
         return Tls(ca_file=self.ca_file, cert_file=self.cert_file, key_file=self.key_file)
@@ -331,12 +323,12 @@ class EdgeConfig(_Section, frozen=True, kw_only=True):
         named += [(f"desks.{i}.id", desk.id) for i, desk in enumerate(self.desks)]
         for field, value in named:
             if not is_valid_id(value):
-                raise _FieldError(field, f"not an id: {value!r}")
+                raise FieldError(field, f"not an id: {value!r}")
 
     def _key_is_hex(self) -> None:
         key = self.allowlist_key
         if key is not None and not re.fullmatch(r"[0-9a-fA-F]{64}", key.get_secret_value()):
-            raise _FieldError("allowlist_key", "must be 64 hexadecimal digits")
+            raise FieldError("allowlist_key", "must be 64 hexadecimal digits")
 
     def _pins_are_used_once(self) -> None:
         used: dict[int, str] = {}
@@ -398,27 +390,6 @@ def _schema(kind: type) -> dict[str, Any]:
     raise NotImplementedError(kind)
 
 
-_AT = re.compile(r"\.([^.\[\]]+)|\[([^\]]*)\]")
-_NAMED = re.compile(r"^Object (contains unknown|missing required) field `(.*)`$")
-
-
-def _explain(error: msgspec.ValidationError) -> tuple[str, str]:
-    """Split msgspec's "reason - at `$.doors[0].relay_pin`" into ("doors.0.relay_pin", reason)."""
-    reason, at, where = str(error).rpartition(" - at `$")
-    if not at:
-        reason, where = str(error), ""
-    path = [name or index for name, index in _AT.findall(where.removesuffix("`"))]
-    cause = error.__cause__
-    named = _NAMED.match(reason)
-    if isinstance(cause, _FieldError):  # a field checked in __post_init__
-        path.append(cause.field)
-        reason = cause.reason
-    elif named is not None:  # a missing or unknown field: name it as a person looks for it
-        path.append(named.group(2))
-        reason = "unknown field" if named.group(1) == "contains unknown" else "missing"
-    return ".".join(path), reason
-
-
 def parse_config(data: object, *, source: str | Path) -> EdgeConfig:
     """Validate a configuration as loaded from YAML; raise ``ConfigError`` naming the field.
 
@@ -430,7 +401,7 @@ def parse_config(data: object, *, source: str | Path) -> EdgeConfig:
     try:
         config = msgspec.convert(data, EdgeConfig, dec_hook=_decode)
     except msgspec.ValidationError as exc:
-        where, reason = _explain(exc)
+        where, reason = explain(exc)
         raise ConfigError(f"{source}: {where or '(top)'}: {reason}") from None
     if config.broker.tls is not None:
         _check_tls(config.broker.tls, source)

@@ -22,8 +22,9 @@ from typing import Annotated, Any, Literal, TypeVar
 import msgspec
 from msgspec import Meta
 
-from varco.protocol.schedule import Interval, Refusal, Schedule, Window, whole
+from varco.protocol.schedule import Interval, Refusal, Schedule, Window
 from varco.protocol.topics import ID_PATTERN, Channel
+from varco.protocol.validation import FieldError, explain, whole
 
 # One bound for every event payload; status is larger since it carries health figures.
 MAX_EVENT_BYTES = 2048
@@ -117,11 +118,11 @@ class Credential(_Payload, frozen=True, kw_only=True):
     def __post_init__(self) -> None:
         # Checked here too, not only when decoding: readers build credentials in Python.
         if not _CREDENTIAL_VALUE.fullmatch(self.value):
-            raise ValueError("value: a credential is 4 to 64 letters, digits, '_' or '-'")
+            raise FieldError("value", "a credential is 4 to 64 letters, digits, '_' or '-'")
         # Readers differ in the case of a UID's hex digits; the store does not.
         if self.kind is CredentialKind.BADGE:
             if any(c not in _HEX for c in self.value):
-                raise ValueError("value: a badge UID is hexadecimal")
+                raise FieldError("value", "a badge UID is hexadecimal")
             msgspec.structs.force_setattr(self, "value", self.value.upper())
 
 
@@ -373,9 +374,6 @@ def decode_as(model: type[P], raw: bytes, *, limit: int = MAX_EVENT_BYTES) -> P:
 _ENCODER = msgspec.json.Encoder()
 # Built on first use: a desk node never decodes an allow-list or a command.
 _DECODERS: dict[type[Any], msgspec.json.Decoder[Any]] = {}
-_AT = re.compile(r"^(.*) - at `\$(.*)`$", re.DOTALL)
-_UNKNOWN = re.compile(r"^Object contains unknown field `(.*)`$")
-_FIELD = re.compile(r"^([a-z_]+): (.*)$", re.DOTALL)  # a check of ours names its field
 
 
 def _decoder(model: type[P]) -> msgspec.json.Decoder[P]:
@@ -394,20 +392,8 @@ def _without_none(value: Any) -> Any:
 
 
 def _describe(exc: msgspec.ValidationError) -> str:
-    """Turn msgspec's "reason - at `$.a[0].b`" into "a.0.b: reason"."""
-    message, path = str(exc), ""
-    match = _AT.match(message)
-    if match is not None:
-        message, path = match.group(1), match.group(2)
-    where = ".".join(part for part in re.split(r"[.\[\]]+", path) if part)
-    unknown, field = _UNKNOWN.match(message), _FIELD.match(message)
-    if unknown is not None:  # name the field itself, as a person would look for it
-        where = f"{where}.{unknown.group(1)}" if where else unknown.group(1)
-        message = "unknown field"
-    elif field is not None:
-        where = f"{where}.{field.group(1)}" if where else field.group(1)
-        message = field.group(2)
-    return f"{where or 'payload'}: {message}"
+    where, reason = explain(exc)
+    return f"{where or 'payload'}: {reason}"
 
 
 def utcnow() -> datetime:

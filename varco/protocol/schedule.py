@@ -18,17 +18,10 @@ from typing import Annotated
 import msgspec
 from msgspec import Meta
 
+from varco.protocol.validation import FieldError, whole
+
 _CLOCK = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 CLOCK_PATTERN = r"^([01]\d|2[0-3]):[0-5]\d$"
-
-
-def whole(pattern: str) -> str:
-    """Return ``pattern`` ending at the end of the text, as msgspec checks it.
-
-    msgspec searches with Python's ``re``, where ``$`` also matches before a final newline:
-    "door-1\\n" would pass ``^[a-z0-9-]+$``. ``\\Z`` does not let it.
-    """
-    return pattern.removesuffix("$") + r"\Z"
 
 
 Clock = Annotated[str, Meta(pattern=whole(CLOCK_PATTERN), examples=["08:00"])]
@@ -67,10 +60,10 @@ class Window(_Rule, frozen=True, kw_only=True):
     def __post_init__(self) -> None:
         # Checked here, not only when decoding: the gateway builds windows from its store.
         if not self.days or any(not 0 <= day <= 6 for day in self.days):
-            raise ValueError("days: 0 (Monday) to 6 (Sunday), at least one")
+            raise FieldError("days", "0 (Monday) to 6 (Sunday), at least one")
         minutes(self.start), minutes(self.end)  # each a clock time HH:MM
         if self.start == self.end:
-            raise ValueError("end: equals start; leave a zone without windows to open it all day")
+            raise FieldError("end", "equals start; leave a zone without windows to open it all day")
         msgspec.structs.force_setattr(self, "days", sorted(set(self.days)))
 
     def contains(self, local: datetime) -> bool:
