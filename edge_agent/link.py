@@ -116,7 +116,12 @@ class Link:
                     try:
                         await self.publish_status()
                         async for message in client.messages:
-                            self._on_message(message)
+                            try:
+                                self._on_message(message)
+                            except Exception:
+                                # A fault of ours: the door must keep answering taps.
+                                self.rejected += 1
+                                log.exception("could not handle a message on %s", message.topic)
                     finally:
                         self.connected.clear()
                         self._client = None

@@ -142,7 +142,15 @@ class Ingest:
         except PayloadError as exc:
             return self._reject("invalid_payload", topic_name, exc, ack)
         self.counters[f"accepted_{topic.channel.value}"] += 1
-        self._handlers[topic.channel](topic, payload, ack)
+        try:
+            self._handlers[topic.channel](topic, payload, ack)
+        except Exception:
+            # A fault of ours, not of the message: say so loudly, with the message itself, and
+            # go on with the next one rather than stop taking any (it is acknowledged, not lost:
+            # the log holds it).
+            self.counters["handler_errors"] += 1
+            log.exception("could not handle %s on %r: %r", topic.channel.value, topic_name, raw)
+            ack(False)
         return None
 
     def _reject(self, why: str, topic_name: str, exc: Exception, ack: Ack) -> None:

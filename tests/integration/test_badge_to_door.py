@@ -35,7 +35,7 @@ from tests.integration.conftest import (
     tap_for,
 )
 from varco import protocol
-from varco.protocol import Channel
+from varco.protocol import Channel, DeskEvent
 
 pytestmark = pytest.mark.integration
 
@@ -92,6 +92,55 @@ async def test_the_same_tap_delivered_twice_is_recorded_once(rig: Rig) -> None:
     assert len(rig.access_events(tap.event_id)) == 1
     assert rig.gateway.ingest is not None
     assert rig.gateway.ingest.counters["redelivered_tap"] == 1
+
+
+async def test_a_fault_in_a_handler_is_logged_and_the_next_tap_is_answered(
+    rig: Rig, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ingest = rig.gateway.ingest
+    assert ingest is not None
+
+    def broken(*_: object) -> None:
+        raise RuntimeError("a bug in the desk handler")
+
+    monkeypatch.setitem(ingest._handlers, Channel.DESK, broken)
+    desk = DeskEvent(event_id="desk-evt-broken", desk="desk-1", occupied=True, at=protocol.utcnow())
+    with caplog.at_level(logging.ERROR, logger="gateway.ingest"):
+        async with device_client(rig.broker) as device:
+            desk_topic = protocol.topic(SITE, DOOR_DEVICE, Channel.DESK)
+            await device.publish(desk_topic, protocol.encode(desk), qos=1)
+            good = tap_for(rig.space.ADA_BADGE, "after-the-fault-01")
+            await device.publish(
+                protocol.topic(SITE, DOOR_DEVICE, Channel.TAP), protocol.encode(good), qos=1
+            )
+            decision = await next_decision(device, good.event_id)
+
+    assert decision.granted
+    assert ingest.counters["handler_errors"] == 1
+    assert "a bug in the desk handler" in caplog.text
+    assert "desk-evt-broken" in caplog.text  # the message itself is in the log
+    assert not rig.gateway.failed
+
+
+async def test_a_fault_at_the_door_is_logged_and_the_door_keeps_answering(
+    rig: Rig, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    link = rig.agent.link
+
+    def broken(_raw: bytes) -> None:
+        raise RuntimeError("a bug in the command handler")
+
+    monkeypatch.setattr(link, "_on_command", broken)
+    with caplog.at_level(logging.ERROR, logger="edge_agent.link"):
+        async with device_client(rig.broker) as operator:
+            command = protocol.topic(SITE, DOOR_DEVICE, Channel.COMMAND)
+            await operator.publish(command, b"{}", qos=1)
+            await eventually(lambda: "a bug in the command handler" in caplog.text)
+        outcome = await rig.present(FRONT_DOOR, rig.space.ADA_BADGE)
+
+    assert outcome.granted
+    assert outcome.answered  # online: the link is still up
+    assert not rig.agent_task.done()
 
 
 async def test_bad_messages_are_logged_counted_and_the_next_tap_is_answered(
