@@ -12,6 +12,7 @@ import logging
 from collections import Counter, OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import aiomqtt
@@ -78,6 +79,7 @@ class Ingest:
         # Called with each access-log row as it is queued (who, where, granted): the live page.
         self.access_observers: list[Callable[[dict[str, Any]], None]] = []
         self.inside: dict[int, str] = {}
+        self._inside_at: dict[int, datetime] = {}
         # Built once; each message is then a lookup (unknown channels never reach here).
         self._handlers: dict[Channel, Callable[[Topic, Any, Ack], None]] = {
             Channel.TAP: self._on_tap,
@@ -193,7 +195,7 @@ class Ingest:
             )
             self._remember(decision)
             if verdict.granted and verdict.member_id is not None:
-                self._passed(policy, tap.door, verdict.member_id)
+                self.passed(tap.door, verdict.member_id, now)
             self.counters["granted" if decision.granted else "denied"] += 1
             row = {
                 "event_id": tap.event_id,
@@ -222,13 +224,23 @@ class Ingest:
             self._observe_access(row)
             self._writer.submit(Record("access", row, ack))
 
-    def _passed(self, policy: Policy, door_id: str, member_id: int) -> None:
-        # Anti-passback: remember who is inside which zone. Kept in this replica's memory;
-        # with several replicas each sees only the taps it decided (see the README).
-        door = policy.doors[door_id]
-        zone = policy.zones.get(door.zone)
-        if zone is None or not zone.anti_passback:
+    def passed(self, door_id: str, member_id: int, at: datetime) -> None:
+        """Note that ``member_id`` went through ``door_id`` at ``at`` (a granted tap).
+
+        Anti-passback: remember who is inside which zone. Kept in this replica's memory and
+        seeded from the access log at start; with several replicas each sees only the taps it
+        handled after that (see the README). A tap older than what is known changes nothing:
+        taps a door decided offline arrive late.
+        """
+        policy = self._policy()
+        door = policy.doors.get(door_id)
+        zone = policy.zones.get(door.zone) if door is not None else None
+        if door is None or zone is None or not zone.anti_passback:
             return
+        known = self._inside_at.get(member_id)
+        if known is not None and at < known:
+            return
+        self._inside_at[member_id] = at
         if door.direction == "in":
             self.inside[member_id] = zone.id
         elif self.inside.get(member_id) == zone.id:
@@ -256,6 +268,8 @@ class Ingest:
             "tapped_at": tap.at,
             "decided_at": tap.at,
         }
+        if offline.granted and badge is not None:  # the door let them through
+            self.passed(tap.door, badge.member_id, tap.at)
         self._observe_access(row)
         self._writer.submit(Record("access", row, ack))
 

@@ -23,7 +23,7 @@ from gateway.recorder import InfluxTarget, Recorder, RecorderOptions
 from gateway.settings import Settings
 from gateway.store import Store
 from gateway.store.policy import load_policy
-from gateway.store.records import forget_access_before
+from gateway.store.records import forget_access_before, recent_passages
 from gateway.store.writer import EventWriter
 from varco import protocol
 from varco.protocol import Channel, Command, CommandAction
@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 COMMAND_LIFETIME = timedelta(seconds=30)
 RETENTION_CHECK_SECONDS = 3600.0
 STOP_TASK_SECONDS = 10.0
+# How far back a restarted gateway looks for who went into an anti-passback zone.
+PASSAGE_MEMORY = timedelta(hours=24)
 
 
 class Gateway:
@@ -155,6 +157,10 @@ class Gateway:
         self._loop = asyncio.get_running_loop()
         await asyncio.to_thread(self.store.upgrade)
         await asyncio.to_thread(self.reload_policy)
+        if self.ingest is not None:
+            # Who is inside an anti-passback zone survives a restart: from the access log.
+            for member_id, door_id, at in await asyncio.to_thread(self._recent_passages):
+                self.ingest.passed(door_id, member_id, at)
         if self.recorder is not None:
             self.recorder.start()
         self._start(self.writer.run(), "event-writer")
@@ -218,6 +224,11 @@ class Gateway:
                 if gone:
                     log.info("access log: %d taps older than %s forgotten", gone, before)
             await asyncio.sleep(RETENTION_CHECK_SECONDS)
+
+    def _recent_passages(self) -> list[tuple[int, str, datetime]]:
+        since = protocol.utcnow() - PASSAGE_MEMORY
+        with self.store.session() as session:
+            return recent_passages(session, since)
 
     def _forget_access_before(self, before: datetime) -> int:
         with self.store.session() as session:

@@ -109,3 +109,17 @@ def forget_access_before(session: Session, before: datetime) -> int:
     """
     result = session.execute(delete(AccessEvent).where(AccessEvent.tapped_at < before))
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+def recent_passages(session: Session, since: datetime) -> list[tuple[int, str, datetime]]:
+    """Return the granted taps of members since ``since``, oldest first: (member, door, at)."""
+    rows = session.execute(
+        select(AccessEvent.member_id, AccessEvent.door_id, AccessEvent.tapped_at)
+        .where(
+            AccessEvent.granted.is_(True),
+            AccessEvent.member_id.is_not(None),
+            AccessEvent.tapped_at >= since,
+        )
+        .order_by(AccessEvent.tapped_at, AccessEvent.event_id)
+    )
+    return [(member, door, at) for member, door, at in rows if member is not None]
