@@ -24,7 +24,6 @@ from gateway.access import UTC_ZONE, Policy
 from gateway.occupancy import Occupancy
 from gateway.store import Store
 from gateway.store.models import (
-    AccessEvent,
     Desk,
     DeskEventRecord,
     Device,
@@ -33,6 +32,7 @@ from gateway.store.models import (
     Site,
     Zone,
 )
+from gateway.store.records import recent_passages
 from varco import protocol
 from varco.protocol import DeskEvent, DoorEvent, Payload, Status, Topic
 
@@ -268,15 +268,7 @@ class LiveHub:
         utc_today = protocol.utcnow().date()
         start = datetime.combine(utc_today, datetime.min.time(), tzinfo=UTC) - timedelta(hours=14)
         with self._store.session() as session:
-            rows = session.execute(
-                select(AccessEvent.member_id, AccessEvent.door_id, AccessEvent.tapped_at)
-                .where(
-                    AccessEvent.granted.is_(True),
-                    AccessEvent.member_id.is_not(None),
-                    AccessEvent.tapped_at >= start,
-                )
-                .order_by(AccessEvent.tapped_at)
-            ).all()
+            rows = recent_passages(session, start)
         for member_id, door_id, tapped_at in rows:
             self.on_access(
                 {
