@@ -55,7 +55,4 @@ def list_access_events(
         query = query.where(AccessEvent.tapped_at >= since)
     if until is not None:
         query = query.where(AccessEvent.tapped_at < until)
-    rows, total = paginate(session, query, page)
-    return Page(
-        items=[AccessEventOut.model_validate(r) for r in rows], total=total, **page.model_dump()
-    )
+    return paginate(session, query, page, AccessEventOut.model_validate)

@@ -71,7 +71,4 @@ def list_audit_entries(
         query = query.where(AuditEntry.at >= since)
     if until is not None:
         query = query.where(AuditEntry.at < until)
-    rows, total = paginate(session, query, page)
-    return Page(
-        items=[AuditEntryOut.model_validate(r) for r in rows], total=total, **page.model_dump()
-    )
+    return paginate(session, query, page, AuditEntryOut.model_validate)

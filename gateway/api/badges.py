@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select
 
 from gateway.api.deps import AdminDep, GatewayDep, ReaderDep, SessionDep
-from gateway.api.fields import MAX_ROW_ID, RowId, invalid, path_id
+from gateway.api.fields import MAX_ROW_ID, RowId, found, invalid, path_id
 from gateway.api.pages import Page, PageDep, paginate
 from gateway.store.models import Badge, Member
 
@@ -50,10 +50,7 @@ class BadgeOut(BaseModel):
 
 
 def _get(session: SessionDep, badge_id: int) -> Badge:
-    badge = session.get(Badge, badge_id)
-    if badge is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no badge {badge_id}")
-    return badge
+    return found(session.get(Badge, badge_id), f"badge {badge_id}")
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=BadgeOut)
@@ -81,8 +78,7 @@ def list_badges(
     query = select(Badge).order_by(Badge.id)
     if member_id is not None:
         query = query.where(Badge.member_id == member_id)
-    rows, total = paginate(session, query, page)
-    return Page(items=[BadgeOut.model_validate(r) for r in rows], total=total, **page.model_dump())
+    return paginate(session, query, page, BadgeOut.model_validate)
 
 
 @router.patch("/{badge_id}", response_model=BadgeOut)

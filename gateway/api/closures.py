@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, status
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import select
 
 from gateway.api.deps import AdminDep, GatewayDep, ReaderDep, SessionDep
-from gateway.api.fields import Instant, Name, invalid, path_id
+from gateway.api.fields import Instant, Name, found, invalid, path_id
 from gateway.api.pages import Page, PageDep, paginate
 from gateway.store.models import Closure, Site
 from varco.protocol import ID_PATTERN
@@ -75,8 +75,7 @@ def create_closure(
 @router.get("", response_model=Page[ClosureOut])
 def list_closures(session: SessionDep, page: PageDep, _: ReaderDep) -> Page[ClosureOut]:
     """List closures, soonest first."""
-    rows, total = paginate(session, select(Closure).order_by(Closure.starts_at), page)
-    return Page(items=[ClosureOut.of(r) for r in rows], total=total, **page.model_dump())
+    return paginate(session, select(Closure).order_by(Closure.starts_at), page, ClosureOut.of)
 
 
 @router.delete("/{closure_id}", status_code=status.HTTP_204_NO_CONTENT)
@@ -87,9 +86,7 @@ def delete_closure(
     _: AdminDep,
 ) -> None:
     """Cancel a closure."""
-    closure = session.get(Closure, closure_id)
-    if closure is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no closure {closure_id}")
+    closure = found(session.get(Closure, closure_id), f"closure {closure_id}")
     session.delete(closure)
     session.commit()
     gateway.reload_policy()

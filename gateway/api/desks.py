@@ -50,5 +50,6 @@ def create_desk(body: DeskIn, session: SessionDep, gateway: GatewayDep, _: Admin
 @router.get("", response_model=Page[DeskOut])
 def list_desks(session: SessionDep, page: PageDep, _: ReaderDep) -> Page[DeskOut]:
     """List desks and rooms."""
-    rows, total = paginate(session, select(Desk).order_by(Desk.zone_id, Desk.id), page)
-    return Page(items=[DeskOut.model_validate(r) for r in rows], total=total, **page.model_dump())
+    return paginate(
+        session, select(Desk).order_by(Desk.zone_id, Desk.id), page, DeskOut.model_validate
+    )

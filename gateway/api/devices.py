@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from gateway.api.deps import AdminDep, GatewayDep, ReaderDep, SessionDep
-from gateway.api.fields import Name
+from gateway.api.fields import Name, found
 from gateway.api.pages import Page, PageDep, paginate
 from gateway.provisioning import (
     BrokerConflictError,
@@ -155,8 +155,7 @@ def create_device(
 @router.get("", response_model=Page[DeviceOut])
 def list_devices(session: SessionDep, page: PageDep, _: ReaderDep) -> Page[DeviceOut]:
     """List devices with their last reported status."""
-    rows, total = paginate(session, select(Device).order_by(Device.id), page)
-    return Page(items=[DeviceOut.model_validate(r) for r in rows], total=total, **page.model_dump())
+    return paginate(session, select(Device).order_by(Device.id), page, DeviceOut.model_validate)
 
 
 @router.get("/{device_id}", response_model=DeviceOut)
@@ -184,10 +183,7 @@ def revoke_device(
 
 
 def _get(session: SessionDep, device_id: str) -> Device:
-    device = session.get(Device, device_id)
-    if device is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no device {device_id!r}")
-    return device
+    return found(session.get(Device, device_id), f"device {device_id!r}")
 
 
 def _at_broker(call: Callable[[T], Coroutine[Any, Any, None]], argument: T) -> None:

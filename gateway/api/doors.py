@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from gateway.api.deps import AdminDep, GatewayDep, OperatorDep, ReaderDep, SessionDep
-from gateway.api.fields import Day, IdPath, Name, WeeklyWindow, invalid, window_out
+from gateway.api.fields import Day, IdPath, Name, WeeklyWindow, found, invalid, window_out
 from gateway.api.pages import Page, PageDep, paginate
 from gateway.errors import GatewayError
 from gateway.store import audit
@@ -149,15 +149,11 @@ def create_door(body: DoorIn, session: SessionDep, gateway: GatewayDep, _: Admin
 @router.get("", response_model=Page[DoorOut])
 def list_doors(session: SessionDep, page: PageDep, _: ReaderDep) -> Page[DoorOut]:
     """List doors with their last reported state."""
-    rows, total = paginate(session, select(Door).order_by(Door.id), page)
-    return Page(items=[DoorOut.of(r) for r in rows], total=total, **page.model_dump())
+    return paginate(session, select(Door).order_by(Door.id), page, DoorOut.of)
 
 
 def _get(session: SessionDep, door_id: str) -> Door:
-    door = session.get(Door, door_id)
-    if door is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no door {door_id!r}")
-    return door
+    return found(session.get(Door, door_id), f"door {door_id!r}")
 
 
 @router.patch("/{door_id}", response_model=DoorOut)
@@ -194,9 +190,7 @@ def unlock_door(
 ) -> Unlocked:
     """Open a door now, from afar (an operator letting in a courier)."""
     policy = gateway.policy()
-    door = policy.doors.get(door_id)
-    if door is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no door {door_id!r}")
+    door = found(policy.doors.get(door_id), f"door {door_id!r}")
     if door.device is None:
         raise HTTPException(status.HTTP_409_CONFLICT, f"door {door_id!r} has no controller")
     if policy.is_locked_down(door):

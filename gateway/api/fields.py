@@ -7,7 +7,7 @@ NUL in text), and instants convert to UTC without leaving the calendar.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal, Protocol
+from typing import Annotated, Any, Literal, Protocol, TypeVar
 
 from fastapi import HTTPException, Path, Query, status
 from pydantic import (
@@ -24,6 +24,7 @@ from varco.protocol import ID_PATTERN
 from varco.protocol.schedule import CLOCK_PATTERN
 
 MAX_ROW_ID = 2**31 - 1
+R = TypeVar("R")
 
 Clock = Annotated[str, Field(pattern=CLOCK_PATTERN, examples=["08:00"])]
 
@@ -96,6 +97,13 @@ def window_out(row: StoredWindow) -> dict[str, Any]:
         "start": f"{row.start_minute // 60:02d}:{row.start_minute % 60:02d}",
         "end": f"{row.end_minute // 60:02d}:{row.end_minute % 60:02d}",
     }
+
+
+def found(row: R | None, what: str) -> R:
+    """Return ``row``, or answer 404 ``no <what>`` when there is none."""
+    if row is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no {what}")
+    return row
 
 
 def invalid(field: str, message: str) -> HTTPException:

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field, model_validator
 from sqlalchemy import select
 
 from gateway.api.deps import AdminDep, GatewayDep, ReaderDep, SessionDep
-from gateway.api.fields import IdFilter, Instant, Name, invalid, path_id
+from gateway.api.fields import IdFilter, Instant, Name, found, invalid, path_id
 from gateway.api.pages import Page, PageDep, paginate
 from gateway.store.models import Member, MemberStatus, Plan
 from varco.protocol import ID_PATTERN
@@ -80,10 +80,7 @@ def _check_plan(session: SessionDep, plan: str) -> None:
 
 
 def _get(session: SessionDep, member_id: int) -> Member:
-    member = session.get(Member, member_id)
-    if member is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no member {member_id}")
-    return member
+    return found(session.get(Member, member_id), f"member {member_id}")
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=MemberOut)
@@ -122,8 +119,7 @@ def list_members(
         query = query.where(Member.status == member_status)
     if plan is not None:
         query = query.where(Member.plan_id == plan)
-    rows, total = paginate(session, query, page)
-    return Page(items=[MemberOut.of(r) for r in rows], total=total, **page.model_dump())
+    return paginate(session, query, page, MemberOut.of)
 
 
 @router.get("/{member_id}", response_model=MemberOut)

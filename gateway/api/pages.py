@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Generic, TypeVar
 
 from fastapi import Depends, Query
@@ -10,6 +11,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 
 class Page(BaseModel, Generic[T]):
@@ -34,8 +36,15 @@ def page_params(
 PageDep = Annotated[PageParams, Depends(page_params)]
 
 
-def paginate(session: Session, query: Select[T], params: PageParams) -> tuple[list[T], int]:
-    """Run ``query`` for one page; return the rows and the total count."""
+def paginate(
+    session: Session, query: Select[R], params: PageParams, out: Callable[[R], T]
+) -> Page[T]:
+    """Run ``query`` for one page; return it, each row turned into ``out(row)``, and the total."""
     total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
-    rows = list(session.scalars(query.limit(params.limit).offset(params.offset)))
-    return rows, int(total or 0)
+    rows = session.scalars(query.limit(params.limit).offset(params.offset))
+    return Page(
+        items=[out(row) for row in rows],
+        total=int(total or 0),
+        limit=params.limit,
+        offset=params.offset,
+    )

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import select
 
 from gateway.api.deps import AdminDep, GatewayDep, ReaderDep, SessionDep
-from gateway.api.fields import MAX_ROW_ID, Instant, Name, invalid, path_id
+from gateway.api.fields import MAX_ROW_ID, Instant, Name, found, invalid, path_id
 from gateway.api.pages import Page, PageDep, paginate
 from gateway.store.models import Door, GuestPass, Member
 from varco import protocol
@@ -87,10 +87,7 @@ class PassCreated(PassOut):
 
 
 def _get(session: SessionDep, pass_id: int) -> GuestPass:
-    guest_pass = session.get(GuestPass, pass_id)
-    if guest_pass is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no pass {pass_id}")
-    return guest_pass
+    return found(session.get(GuestPass, pass_id), f"pass {pass_id}")
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=PassCreated)
@@ -137,8 +134,7 @@ def list_passes(
         query = query.where(GuestPass.valid_until > protocol.utcnow(), GuestPass.revoked.is_(False))
     if host_member_id is not None:
         query = query.where(GuestPass.host_member_id == host_member_id)
-    rows, total = paginate(session, query, page)
-    return Page(items=[PassOut.of(r) for r in rows], total=total, **page.model_dump())
+    return paginate(session, query, page, PassOut.of)
 
 
 @router.post("/{pass_id}/revoke", response_model=PassOut)

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gateway.api.deps import AdminDep, GatewayDep, ReaderDep, SessionDep
-from gateway.api.fields import Day, IdPath, Name, WeeklyWindow, invalid, window_out
+from gateway.api.fields import Day, IdPath, Name, WeeklyWindow, found, invalid, window_out
 from gateway.api.pages import Page, PageDep, paginate
 from gateway.store.models import AccessWindow, Plan, Zone
 from varco.protocol import ID_PATTERN
@@ -115,10 +115,7 @@ def _windows(windows: list[WindowIn], zones: list[Zone]) -> list[AccessWindow]:
 
 
 def _get(session: Session, plan_id: str) -> Plan:
-    plan = session.get(Plan, plan_id)
-    if plan is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no plan {plan_id!r}")
-    return plan
+    return found(session.get(Plan, plan_id), f"plan {plan_id!r}")
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=PlanOut)
@@ -143,8 +140,7 @@ def create_plan(body: PlanIn, session: SessionDep, gateway: GatewayDep, _: Admin
 @router.get("", response_model=Page[PlanOut])
 def list_plans(session: SessionDep, page: PageDep, _: ReaderDep) -> Page[PlanOut]:
     """List plans with their zones and opening hours."""
-    rows, total = paginate(session, select(Plan).order_by(Plan.id), page)
-    return Page(items=[PlanOut.of(r) for r in rows], total=total, **page.model_dump())
+    return paginate(session, select(Plan).order_by(Plan.id), page, PlanOut.of)
 
 
 @router.get("/{plan_id}", response_model=PlanOut)

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select
 
 from gateway.api.deps import AdminDep, GatewayDep, ReaderDep, SessionDep
-from gateway.api.fields import IdPath, Name
+from gateway.api.fields import IdPath, Name, found
 from gateway.api.pages import Page, PageDep, paginate
 from gateway.store.models import Site
 from varco.protocol import ID_PATTERN
@@ -79,8 +79,7 @@ def create_site(body: SiteIn, session: SessionDep, gateway: GatewayDep, _: Admin
 @router.get("", response_model=Page[SiteOut])
 def list_sites(session: SessionDep, page: PageDep, _: ReaderDep) -> Page[SiteOut]:
     """List sites."""
-    rows, total = paginate(session, select(Site).order_by(Site.id), page)
-    return Page(items=[SiteOut.model_validate(r) for r in rows], total=total, **page.model_dump())
+    return paginate(session, select(Site).order_by(Site.id), page, SiteOut.model_validate)
 
 
 @router.patch("/{site_id}", response_model=SiteOut)
@@ -88,9 +87,7 @@ def update_site(
     site_id: IdPath, body: SitePatch, session: SessionDep, gateway: GatewayDep, _: AdminDep
 ) -> Site:
     """Rename a site or change its time zone."""
-    site = session.get(Site, site_id)
-    if site is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no site {site_id!r}")
+    site = found(session.get(Site, site_id), f"site {site_id!r}")
     if body.name is not None:
         site.name = body.name
     if body.timezone is not None:

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from gateway.api.deps import AdminDep, GatewayDep, ReaderDep, SessionDep
-from gateway.api.fields import IdPath, Name
+from gateway.api.fields import IdPath, Name, found
 from gateway.api.pages import Page, PageDep, paginate
 from gateway.store.models import Zone
 from varco.protocol import ID_PATTERN
@@ -55,8 +55,7 @@ def create_zone(body: ZoneIn, session: SessionDep, _: AdminDep) -> Zone:
 @router.get("", response_model=Page[ZoneOut])
 def list_zones(session: SessionDep, page: PageDep, _: ReaderDep) -> Page[ZoneOut]:
     """List zones."""
-    rows, total = paginate(session, select(Zone).order_by(Zone.id), page)
-    return Page(items=[ZoneOut.model_validate(r) for r in rows], total=total, **page.model_dump())
+    return paginate(session, select(Zone).order_by(Zone.id), page, ZoneOut.model_validate)
 
 
 @router.patch("/{zone_id}", response_model=ZoneOut)
@@ -64,9 +63,7 @@ def update_zone(
     zone_id: IdPath, body: ZonePatch, session: SessionDep, gateway: GatewayDep, _: AdminDep
 ) -> Zone:
     """Rename a zone or turn its anti-passback on or off."""
-    zone = session.get(Zone, zone_id)
-    if zone is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no zone {zone_id!r}")
+    zone = found(session.get(Zone, zone_id), f"zone {zone_id!r}")
     if body.name is not None:
         zone.name = body.name
     if body.anti_passback is not None:
