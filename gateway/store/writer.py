@@ -81,15 +81,8 @@ class EventWriter:
             try:
                 new_ids = await asyncio.to_thread(self._write, batch)
             except (IntegrityError, DataError) as exc:
-                if len(batch) == 1:
-                    # The database refuses this row for good: keep it out, say why, move on.
-                    self.rejected += 1
-                    log.error("event record refused by the database: %s (%s)", batch[0], exc)
-                    self._acknowledge(batch[0], is_new=False)
-                    return
-                # One bad row must not block the rows behind it: isolate it.
-                for record in batch:
-                    await self._commit([record])
+                # The database refuses a row for good.
+                await self._refuse(batch, f"refused by the database ({exc})")
                 return
             except SQLAlchemyError as exc:
                 self.failures += 1
@@ -101,20 +94,30 @@ class EventWriter:
                 )
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, self._max_backoff)
-            except Exception:
-                # Not the database: a record this code cannot write. Say so and isolate it,
-                # rather than let one record stop every commit (and acknowledgement) after it.
-                if len(batch) == 1:
-                    self.rejected += 1
-                    log.exception("event record cannot be written: %s", batch[0])
-                    self._acknowledge(batch[0], is_new=False)
-                    return
-                for record in batch:
-                    await self._commit([record])
+            except Exception as exc:
+                # Not the database: a record this code cannot write. It must not stop every
+                # commit (and acknowledgement) after it.
+                await self._refuse(batch, "cannot be written", error=exc)
                 return
             else:
                 self._settle(batch, new_ids)
                 return
+
+    async def _refuse(
+        self, batch: list[Record], why: str, *, error: BaseException | None = None
+    ) -> None:
+        """Keep a record that cannot be stored out, say why, and go on with the others.
+
+        ``error``, a fault of this code rather than the database's answer, is logged with its
+        traceback.
+        """
+        if len(batch) > 1:  # one bad row must not block the rows behind it: isolate it
+            for record in batch:
+                await self._commit([record])
+            return
+        self.rejected += 1
+        log.error("event record %s: %s", why, batch[0], exc_info=error)
+        self._acknowledge(batch[0], is_new=False)
 
     def _settle(self, batch: list[Record], new_ids: set[str]) -> None:
         unclaimed = set(new_ids)  # an id twice in one batch is new once, then a duplicate
