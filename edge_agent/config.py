@@ -14,7 +14,6 @@ two equal.
 from __future__ import annotations
 
 import re
-import ssl
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeAlias
 
@@ -26,7 +25,7 @@ from msgspec.structs import force_setattr
 from edge_agent.errors import ConfigError
 from varco.protocol import ID_PATTERN, is_valid_id
 from varco.protocol.validation import FieldError, explain
-from varco.transport import Tls
+from varco.transport import Tls, TlsError
 
 __all__ = [
     "DEFAULT_STATE_DIR",
@@ -124,8 +123,6 @@ class TlsConfig(_Section, frozen=True, kw_only=True):
         for name in ("ca_file", "cert_file", "key_file"):
             if isinstance(getattr(self, name), str):
                 force_setattr(self, name, Path(getattr(self, name)))
-        if self.key_file is not None and self.cert_file is None:
-            raise FieldError("key_file", "given without cert_file")
 
     def transport(self) -> Tls:
         return Tls(ca_file=self.ca_file, cert_file=self.cert_file, key_file=self.key_file)
@@ -409,15 +406,11 @@ def parse_config(data: object, *, source: str | Path) -> EdgeConfig:
 
 
 def _check_tls(tls: TlsConfig, source: str | Path) -> None:
-    # A certificate that cannot be read is a mistake in the file: say so now, not at connect.
-    for name in ("ca_file", "cert_file", "key_file"):
-        path = getattr(tls, name)
-        if path is not None and not path.is_file():
-            raise ConfigError(f"{source}: broker.tls.{name}: no such file: {path}")
     try:
-        tls.transport().context()
-    except (OSError, ssl.SSLError) as exc:
-        raise ConfigError(f"{source}: broker.tls: the certificates cannot be used: {exc}") from None
+        tls.transport().check()
+    except TlsError as exc:
+        where = f"broker.tls.{exc.file}" if exc.file else "broker.tls"
+        raise ConfigError(f"{source}: {where}: {exc.reason}") from None
 
 
 def load_config(path: Path) -> EdgeConfig:

@@ -5,11 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from varco.protocol import ID_PATTERN
-from varco.transport import BrokerAddress, Tls
+from varco.transport import BrokerAddress, Tls, TlsError
 
 
 class SettingsError(ValueError):
@@ -142,6 +143,19 @@ class Settings(BaseSettings):
             raise ValueError(f"no such file: {path}")
         return path
 
+    @model_validator(mode="after")
+    def _tls_can_be_used(self) -> Settings:
+        tls = self.broker().tls
+        if tls is not None:
+            try:
+                tls.check()
+            except TlsError as exc:
+                variable = f"VARCO_MQTT_TLS_{exc.file.upper()}" if exc.file else "VARCO_MQTT_TLS"
+                raise PydanticCustomError(
+                    "tls", "{variable}: {reason}", {"variable": variable, "reason": exc.reason}
+                ) from None
+        return self
+
     def device_broker_uses_tls(self) -> bool:
         """Tell whether the configuration written for a device turns TLS on."""
         if self.device_broker_tls is not None:
@@ -166,7 +180,10 @@ def load_settings() -> Settings:
         return Settings()
     except ValidationError as exc:
         problems = [
+            # A check of several variables together names them in its message.
             f"VARCO_{'_'.join(str(part) for part in error['loc']).upper()}: {error['msg']}"
+            if error["loc"]
+            else error["msg"]
             for error in exc.errors(include_url=False)
         ]
         raise SettingsError("\n".join(problems)) from None

@@ -45,6 +45,32 @@ class Tls:
             context.load_cert_chain(self.cert_file, self.key_file)
         return context
 
+    def check(self) -> None:
+        """Raise ``TlsError`` naming the file, unless these files make a client context.
+
+        Called at start (the edge's configuration, the gateway's settings), so that a
+        certificate that cannot be used is a clear mistake then, not a failed connection later.
+        """
+        if self.key_file is not None and self.cert_file is None:
+            raise TlsError("key_file", "given without cert_file")
+        for name in ("ca_file", "cert_file", "key_file"):
+            path = getattr(self, name)
+            if path is not None and not path.is_file():
+                raise TlsError(name, f"no such file: {path}")
+        try:
+            self.context()
+        except (OSError, ssl.SSLError) as exc:
+            raise TlsError(None, f"the certificates cannot be used: {exc}") from None
+
+
+class TlsError(ValueError):
+    """TLS files that cannot be used; ``file`` names the one at fault, when it is one."""
+
+    def __init__(self, file: str | None, reason: str) -> None:
+        super().__init__(f"{file}: {reason}" if file else reason)
+        self.file = file
+        self.reason = reason
+
 
 @dataclass(frozen=True, slots=True)
 class BrokerAddress:

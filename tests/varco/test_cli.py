@@ -206,3 +206,30 @@ def test_gateway_refuses_settings_it_cannot_use_naming_each_variable(tmp_path: P
     assert "VARCO_MQTT_PORT: Input should be a valid integer" in result.stderr
     assert f"VARCO_MQTT_TLS_CA_FILE: Value error, no such file: {tmp_path}" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("variables", "expected"),
+    [
+        ({"VARCO_MQTT_TLS_CA_FILE": "{not_a_cert}"}, "VARCO_MQTT_TLS: the certificates cannot"),
+        ({"VARCO_MQTT_TLS_KEY_FILE": "{not_a_cert}"}, "VARCO_MQTT_TLS_KEY_FILE: given without"),
+    ],
+    ids=["not-a-certificate", "key-without-certificate"],
+)
+def test_gateway_refuses_tls_files_it_cannot_use(
+    tmp_path: Path, variables: dict[str, str], expected: str
+) -> None:
+    not_a_cert = tmp_path / "notes.txt"
+    not_a_cert.write_text("not a certificate\n")
+    env = {
+        **os.environ,
+        "VARCO_DATABASE_URL": f"sqlite:///{tmp_path / 'varco.db'}",
+        **{k: v.format(not_a_cert=not_a_cert) for k, v in variables.items()},
+    }
+    result = subprocess.run(
+        [*VARCO, "gateway"], capture_output=True, text=True, timeout=60, env=env, check=False
+    )
+
+    assert result.returncode == 2
+    assert expected in result.stderr
+    assert "Traceback" not in result.stderr
