@@ -17,6 +17,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from varco.protocol import BROKER_MAX_PACKET_SIZE, BROKER_MESSAGE_SIZE_LIMIT
+
 MOSQUITTO = "mosquitto"
 
 
@@ -49,6 +51,8 @@ def write_config(directory: Path, port: int, *, nodelay: bool = True) -> Path:
         f"listener {port} 127.0.0.1",
         "allow_anonymous true",
         "persistence false",
+        f"message_size_limit {BROKER_MESSAGE_SIZE_LIMIT}",
+        f"max_packet_size {BROKER_MAX_PACKET_SIZE}",
         f"log_dest file {directory / 'mosquitto.log'}",
         "log_type error",
         "log_type warning",

@@ -17,6 +17,8 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
 
+from varco.protocol import BROKER_MAX_PACKET_SIZE, BROKER_MESSAGE_SIZE_LIMIT
+
 IN_CI = bool(os.environ.get("CI"))
 POSTGRES_ADMIN_URL = os.environ.get(
     "VARCO_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -86,6 +88,8 @@ def mosquitto_config(directory: Path, port: int, *, extra: str = "") -> Path:
                 f"listener {port} 127.0.0.1",
                 "allow_anonymous true",
                 "set_tcp_nodelay true",
+                f"message_size_limit {BROKER_MESSAGE_SIZE_LIMIT}",
+                f"max_packet_size {BROKER_MAX_PACKET_SIZE}",
                 # As in production: sessions and queued messages survive a broker restart.
                 "persistence true",
                 f"persistence_location {directory}/",

@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 
 from gateway.settings import Settings
+from varco.protocol import BROKER_MAX_PACKET_SIZE, BROKER_MESSAGE_SIZE_LIMIT, MAX_ALLOWLIST_BYTES
 
 ROOT = Path(__file__).parents[1]
 
@@ -116,3 +117,17 @@ def test_every_broker_config_we_ship_turns_nagle_off() -> None:
     assert configs
     for config in configs:
         assert re.search(r"^set_tcp_nodelay true$", config.read_text(), re.MULTILINE), config
+
+
+def test_every_broker_config_we_ship_bounds_messages_just_above_an_allowlist() -> None:
+    configs = list(ROOT.glob("deploy/**/mosquitto*.conf"))
+
+    assert MAX_ALLOWLIST_BYTES < BROKER_MESSAGE_SIZE_LIMIT <= MAX_ALLOWLIST_BYTES * 1.1
+    assert BROKER_MESSAGE_SIZE_LIMIT < BROKER_MAX_PACKET_SIZE <= BROKER_MESSAGE_SIZE_LIMIT * 1.1
+    assert configs
+    for config in configs:
+        text = config.read_text()
+        assert re.search(
+            rf"^message_size_limit {BROKER_MESSAGE_SIZE_LIMIT}$", text, re.MULTILINE
+        ), config
+        assert re.search(rf"^max_packet_size {BROKER_MAX_PACKET_SIZE}$", text, re.MULTILINE), config

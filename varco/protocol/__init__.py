@@ -1,6 +1,8 @@
 """The wire contract: topics and payloads shared by the gateway and the edge agent."""
 
 from varco.protocol.payloads import (
+    BROKER_MAX_PACKET_SIZE,
+    BROKER_MESSAGE_SIZE_LIMIT,
     MAX_ALLOWLIST_BYTES,
     MAX_EVENT_BYTES,
     MAX_STATUS_BYTES,
@@ -51,6 +53,8 @@ from varco.protocol.topics import (
 )
 
 __all__ = [
+    "BROKER_MAX_PACKET_SIZE",
+    "BROKER_MESSAGE_SIZE_LIMIT",
     "EDGE_TO_GATEWAY",
     "GATEWAY_TO_EDGE",
     "ID_PATTERN",

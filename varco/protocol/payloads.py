@@ -32,6 +32,13 @@ MAX_STATUS_BYTES = 4096
 # An allow-list holds a few thousand 32-character digests per door.
 MAX_ALLOWLIST_BYTES = 4 * 1024 * 1024
 MAX_ALLOWLIST_CREDENTIALS = 50_000
+# The brokers' message_size_limit (deploy/mosquitto/*.conf): the largest payload Varco sends,
+# an allow-list, with room for a little growth; anything larger is refused by the broker
+# before it can fill the memory of the broker or of its subscribers.
+BROKER_MESSAGE_SIZE_LIMIT = MAX_ALLOWLIST_BYTES + 256 * 1024
+# And their max_packet_size: that payload with its topic and headers. The broker then drops a
+# client announcing a larger packet as soon as it reads the length, before holding any of it.
+BROKER_MAX_PACKET_SIZE = BROKER_MESSAGE_SIZE_LIMIT + 64 * 1024
 
 EventId = Annotated[
     str, Meta(pattern=whole(r"^[A-Za-z0-9_-]{8,64}$"), examples=["3f1c9a0e5b7d4c2a"])
