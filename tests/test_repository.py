@@ -103,6 +103,13 @@ def test_compose_starts_things_in_order_and_asks_for_its_secrets() -> None:
     assert "mosquitto-dynsec.conf:/mosquitto/config/mosquitto.conf" in text
 
 
+def test_compose_publishes_the_api_on_this_host_only() -> None:
+    gateway = compose()["services"]["gateway"]
+
+    # host_ip:host_port:container_port; "8000:8000" would listen on every interface.
+    assert gateway["ports"] == ["127.0.0.1:8000:8000"]
+
+
 def test_compose_passes_the_gateway_only_settings_it_has() -> None:
     environment = compose()["services"]["gateway"]["environment"]
     known = {f"VARCO_{field.upper()}" for field in Settings.model_fields}
