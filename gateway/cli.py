@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from datetime import timedelta
 
 import uvicorn
 
@@ -10,20 +11,65 @@ from gateway.api import create_app
 from gateway.api.server import ApiServer
 from gateway.service import Gateway
 from gateway.settings import load_settings
-from gateway.store import Store
+from gateway.store import Store, audit, tokens
 from gateway.store.models import Role
-from gateway.store.tokens import issue_token
+
+EXIT_NOT_FOUND = 1
 
 
-def create_token(name: str, role: Role) -> int:
-    """Create an API token with ``role`` and print it; it cannot be shown again."""
+def create_token(name: str, role: Role, *, days: int = tokens.DEFAULT_LIFETIME.days) -> int:
+    """Create an API token with ``role`` for ``days`` and print it; it cannot be shown again."""
     settings = load_settings()
     with Store(settings.database_url) as store:
         store.upgrade()
         with store.session() as session:
-            token = issue_token(session, name=name, role=role)
+            audit.set_actor(session, tokens.COMMAND_LINE)
+            row, token = tokens.issue(session, name=name, role=role, lifetime=timedelta(days=days))
+            expires = row.expires_at.isoformat(timespec="seconds")
     print(token)
-    print(f"{role.value} token {name!r} created; it is shown only once.", file=sys.stderr)
+    print(
+        f"{role.value} token {name!r} created, valid until {expires}; it is shown only once.",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def list_tokens() -> int:
+    """Print every API token: id, role, expiry, state and name; never the token."""
+    settings = load_settings()
+    with Store(settings.database_url) as store:
+        store.upgrade()
+        with store.session() as session:
+            rows = [
+                (
+                    row.id,
+                    row.role.value,
+                    row.expires_at.isoformat(timespec="seconds"),
+                    "revoked" if row.revoked else "valid",
+                    row.name,
+                )
+                for row in tokens.list_tokens(session)
+            ]
+    print("id\trole\texpires_at\tstate\tname")
+    for row in rows:
+        print("\t".join(str(column) for column in row))
+    return 0
+
+
+def revoke_token(token_id: int) -> int:
+    """Revoke an API token; it is refused from its next request on."""
+    settings = load_settings()
+    with Store(settings.database_url) as store:
+        store.upgrade()
+        try:
+            with store.session() as session:
+                audit.set_actor(session, tokens.COMMAND_LINE)
+                row = tokens.revoke(session, token_id)
+                name = row.name
+        except (tokens.UnknownTokenError, tokens.TokenRevokedError) as exc:
+            print(f"varco gateway: {exc}", file=sys.stderr)
+            return EXIT_NOT_FOUND
+    print(f"token {token_id} ({name!r}) revoked.", file=sys.stderr)
     return 0
 
 

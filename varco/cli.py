@@ -18,6 +18,9 @@ from varco import __version__
 EXIT_USAGE = 2
 # gateway.store.models.Role, spelled here so that `varco --help` needs no gateway install.
 ROLES = ("admin", "operator", "viewer")
+# gateway.store.tokens.DEFAULT_LIFETIME and MAX_LIFETIME_DAYS, for the same reason.
+DEFAULT_TOKEN_DAYS = 90
+MAX_TOKEN_DAYS = 3650
 
 
 def _positive(value: str) -> float:
@@ -31,6 +34,20 @@ def _port(value: str) -> int:
     number = int(value)
     if not 1 <= number <= 65535:
         raise argparse.ArgumentTypeError(f"a TCP port is 1-65535, got {value}")
+    return number
+
+
+def _days(value: str) -> int:
+    number = int(value)
+    if not 1 <= number <= MAX_TOKEN_DAYS:
+        raise argparse.ArgumentTypeError(f"a token lives 1-{MAX_TOKEN_DAYS} days, got {value}")
+    return number
+
+
+def _token_id(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"a token id is a positive number, got {value}")
     return number
 
 
@@ -72,10 +89,28 @@ def build_parser() -> argparse.ArgumentParser:
         help="the same as --create-token NAME --role admin",
     )
     once.add_argument(
+        "--list-tokens",
+        action="store_true",
+        help="list the API tokens (id, role, expiry, state, name; never the token) and exit",
+    )
+    once.add_argument(
+        "--revoke-token",
+        type=_token_id,
+        metavar="ID",
+        help="revoke the API token with this id (see --list-tokens) and exit",
+    )
+    once.add_argument(
         "--upgrade",
         action="store_true",
         help="migrate the database to the newest schema and exit (the gateway also does so "
         "when it starts)",
+    )
+    gateway.add_argument(
+        "--expires-in",
+        type=_days,
+        metavar="DAYS",
+        help=f"with --create-token or --create-admin-token: how long the token is valid "
+        f"(default: {DEFAULT_TOKEN_DAYS} days, at most {MAX_TOKEN_DAYS})",
     )
     gateway.add_argument(
         "--role",
@@ -140,18 +175,35 @@ def _gateway(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_USAGE
+    if args.expires_in is not None and not (args.create_token or args.create_admin_token):
+        print(
+            "varco gateway: --expires-in DAYS goes with --create-token or --create-admin-token",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     # Imported here so that a Pi with only the [edge] extra can run `varco edge`.
-    from gateway.cli import create_token, serve, upgrade  # noqa: PLC0415
+    from gateway.cli import (  # noqa: PLC0415
+        create_token,
+        list_tokens,
+        revoke_token,
+        serve,
+        upgrade,
+    )
     from gateway.settings import SettingsError  # noqa: PLC0415
     from gateway.store.models import Role  # noqa: PLC0415
 
     try:
         if args.upgrade:
             return upgrade()
+        days = args.expires_in or DEFAULT_TOKEN_DAYS
         if args.create_admin_token:
-            return create_token(args.create_admin_token, Role.ADMIN)
+            return create_token(args.create_admin_token, Role.ADMIN, days=days)
         if args.create_token:
-            return create_token(args.create_token, Role(args.role))
+            return create_token(args.create_token, Role(args.role), days=days)
+        if args.list_tokens:
+            return list_tokens()
+        if args.revoke_token is not None:
+            return revoke_token(args.revoke_token)
         return serve(host=args.host, port=args.port)
     except SettingsError as exc:
         print(f"varco gateway: invalid settings:\n{exc}", file=sys.stderr)

@@ -23,6 +23,7 @@ from gateway.api import (
     plans,
     reports,
     sites,
+    tokens,
     zones,
 )
 from gateway.service import Gateway
@@ -36,7 +37,8 @@ log, and report usage (hours present, desk hours, utilisation) for cost sharing 
 
 Every endpoint but `/healthz` needs `Authorization: Bearer <token>`. Roles: **admin** changes
 anything; **operator** reads, locks down and unlocks doors; **viewer** reads. Create the first
-admin token with `varco gateway --create-admin-token NAME`.
+admin token with `varco gateway --create-admin-token NAME`. Tokens expire (90 days unless said
+otherwise when created) and an admin revokes them with `DELETE /tokens/{id}`.
 """
 
 
@@ -68,6 +70,7 @@ def create_app(gateway: Gateway) -> FastAPI:
         access_events,
         audit,
         reports,
+        tokens,
         live,
     ):
         app.include_router(module.router)

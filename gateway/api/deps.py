@@ -48,7 +48,7 @@ def get_identity(
     if identity is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
-            "invalid or revoked token",
+            "invalid, expired or revoked token",
             headers={"WWW-Authenticate": "Bearer"},
         )
     # The request's session is the endpoint's too: whatever it changes is logged as this caller's.

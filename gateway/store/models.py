@@ -320,6 +320,8 @@ class ApiToken(Base):
     role: Mapped[Role] = mapped_column(Enum(Role, native_enum=False, length=16))
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
+    # Every token expires; past this instant it is refused like a revoked one.
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
 
 

@@ -71,6 +71,8 @@ READS = [
 PUBLIC = ["/healthz", "/live/state", "/live/board", "/live/events"]
 # Reads for admins and operators only (tests/gateway/test_audit.py checks the viewer's 403).
 OPERATOR_READS = ["/audit"]
+# Reads for admins only (tests/gateway/test_tokens.py checks the others' 403).
+ADMIN_READS = ["/tokens"]
 WRITES: dict[tuple[str, str], dict[str, Any] | None] = {
     ("POST", "/zones"): ZONE,
     ("POST", "/plans"): PLAN,
@@ -95,6 +97,8 @@ WRITES: dict[tuple[str, str], dict[str, Any] | None] = {
     ("POST", "/passes/{pass_id}/revoke"): None,
     ("POST", "/desks"): {"id": "desk-9", "name": "Desk 9", "zone": "lobby"},
     ("PUT", "/members/{member_id}/profile"): {"opt_in": True, "skills": ["VAT"]},
+    ("POST", "/tokens"): {"name": "script", "role": "viewer"},
+    ("DELETE", "/tokens/{token_id}"): None,
 }
 
 
@@ -178,6 +182,7 @@ def concrete(path: str, space: Space, badge_id: int) -> str:
         item_id=FRONT_DOOR,
         closure_id=1,
         pass_id=1,
+        token_id=2,
     )
 
 
@@ -220,7 +225,7 @@ def test_every_endpoint_but_healthz_is_covered_here(client: TestClient) -> None:
         for method in operations
     }
 
-    reads = {("GET", path) for path in [*READS, *OPERATOR_READS]}
+    reads = {("GET", path) for path in [*READS, *OPERATOR_READS, *ADMIN_READS]}
     assert served == {("GET", path) for path in PUBLIC} | reads | set(WRITES)
 
 
@@ -234,7 +239,7 @@ def test_every_endpoint_but_healthz_needs_a_valid_token(
 ) -> None:
     badge_id = grace_badge_id(client, admin, space)
     headers = {} if authorization is None else {"Authorization": authorization}
-    requests = [("GET", path, None) for path in [*READS, *OPERATOR_READS]] + [
+    requests = [("GET", path, None) for path in [*READS, *OPERATOR_READS, *ADMIN_READS]] + [
         (method, path, body) for (method, path), body in WRITES.items()
     ]
 
