@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select
 
 from gateway.api.deps import AdminDep, GatewayDep, ReaderDep, SessionDep
-from gateway.api.fields import MAX_ROW_ID, RowId, found, invalid, path_id
+from gateway.api.fields import MAX_ROW_ID, Flag, RowId, found, invalid, path_id
 from gateway.api.pages import Page, PageDep, paginate
 from gateway.store.models import Badge, Member
 
@@ -37,7 +37,7 @@ class BadgeIn(BaseModel):
 
 class BadgePatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    active: Annotated[bool, Field(description="false revokes the badge", examples=[False])]
+    active: Annotated[Flag, Field(description="false revokes the badge", examples=[False])]
 
 
 class BadgeOut(BaseModel):

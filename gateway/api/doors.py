@@ -9,7 +9,17 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from gateway.api.deps import AdminDep, GatewayDep, OperatorDep, ReaderDep, SessionDep
-from gateway.api.fields import Day, IdPath, Name, WeeklyWindow, found, invalid, window_out
+from gateway.api.fields import (
+    Day,
+    Flag,
+    IdPath,
+    Name,
+    Seconds,
+    WeeklyWindow,
+    found,
+    invalid,
+    window_out,
+)
 from gateway.api.pages import Page, PageDep, paginate
 from gateway.errors import GatewayError
 from gateway.store import audit
@@ -26,7 +36,7 @@ class DoorIn(BaseModel):
     name: Annotated[Name, Field(examples=["Front door"])]
     zone: Annotated[str, Field(pattern=ID_PATTERN, examples=["lobby"])]
     device: Annotated[str | None, Field(pattern=ID_PATTERN, examples=["door-ctl-1"])] = None
-    unlock_seconds: Annotated[float, Field(gt=0, le=300, examples=[5.0])] = 5.0
+    unlock_seconds: Annotated[Seconds, Field(examples=[5.0])] = 5.0
     direction: Annotated[
         Literal["in", "out"],
         Field(description="'out' for an exit reader: leaving the zone (anti-passback)"),
@@ -36,7 +46,7 @@ class DoorIn(BaseModel):
 class DoorPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: Name | None = None
-    unlock_seconds: Annotated[float, Field(gt=0, le=300)] | None = None
+    unlock_seconds: Seconds | None = None
     direction: Literal["in", "out"] | None = None
     open_windows: (
         Annotated[
@@ -59,7 +69,7 @@ class DoorPatch(BaseModel):
     ) = None
     open_after_first_entry: (
         Annotated[
-            bool,
+            Flag,
             Field(description="Hold it open only once someone authorised has come in that day"),
         ]
         | None
@@ -74,9 +84,7 @@ class OpenWindowOut(BaseModel):
 
 class UnlockIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    seconds: Annotated[float, Field(gt=0, le=300, description="default: the door's own")] | None = (
-        None
-    )
+    seconds: Annotated[Seconds, Field(description="default: the door's own")] | None = None
 
 
 class Unlocked(BaseModel):

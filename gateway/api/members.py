@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field, model_validator
 from sqlalchemy import select
 
 from gateway.api.deps import AdminDep, GatewayDep, ReaderDep, SessionDep
-from gateway.api.fields import IdFilter, Instant, Name, found, invalid, path_id
+from gateway.api.fields import Flag, IdFilter, Instant, Name, found, invalid, path_id
 from gateway.api.pages import Page, PageDep, paginate
 from gateway.store.models import Member, MemberStatus, Plan
 from varco.protocol import ID_PATTERN
@@ -178,7 +178,7 @@ class ProfileIn(BaseModel):
             ]
         },
     )
-    opt_in: bool = False
+    opt_in: Flag = False
     display_name: Name | None = None
     profession: Name | None = None
     skills: Annotated[list[Annotated[Name, Field(max_length=60)]], Field(max_length=20)] = []

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import select
 
 from gateway.api.deps import AdminDep, GatewayDep, ReaderDep, SessionDep
-from gateway.api.fields import MAX_ROW_ID, Instant, Name, found, invalid, path_id
+from gateway.api.fields import MAX_ROW_ID, Instant, Name, RowId, found, invalid, path_id
 from gateway.api.pages import Page, PageDep, paginate
 from gateway.store.models import Door, GuestPass, Member
 from varco import protocol
@@ -42,7 +42,7 @@ class PassIn(BaseModel):
         },
     )
     guest_name: Name
-    host_member_id: Annotated[int, Field(ge=1, le=MAX_ROW_ID)] | None = None
+    host_member_id: RowId | None = None
     event: Name | None = None
     valid_from: Instant
     valid_until: Instant

@@ -10,7 +10,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gateway.api.deps import AdminDep, GatewayDep, ReaderDep, SessionDep
-from gateway.api.fields import Day, IdPath, Name, WeeklyWindow, found, invalid, window_out
+from gateway.api.fields import (
+    Day,
+    Flag,
+    IdPath,
+    Name,
+    WeeklyWindow,
+    found,
+    invalid,
+    window_out,
+)
 from gateway.api.pages import Page, PageDep, paginate
 from gateway.store.models import AccessWindow, Plan, Zone
 from varco.protocol import ID_PATTERN
@@ -50,7 +59,7 @@ class PlanIn(BaseModel):
         Field(max_length=64, description="No windows: the plan's zones are open at any hour"),
     ] = []
     open_on_closures: Annotated[
-        bool, Field(description="true for 24/7 plans: open on holidays and closures too")
+        Flag, Field(description="true for 24/7 plans: open on holidays and closures too")
     ] = False
 
 
@@ -59,7 +68,7 @@ class PlanPatch(BaseModel):
     name: Name | None = None
     zones: Annotated[list[ZoneId], Field(max_length=100)] | None = None
     windows: Annotated[list[WindowIn], Field(max_length=64)] | None = None
-    open_on_closures: bool | None = None
+    open_on_closures: Flag | None = None
 
 
 class WindowOut(BaseModel):

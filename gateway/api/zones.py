@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from gateway.api.deps import AdminDep, GatewayDep, ReaderDep, SessionDep
-from gateway.api.fields import IdPath, Name, found
+from gateway.api.fields import Flag, IdPath, Name, found
 from gateway.api.pages import Page, PageDep, paginate
 from gateway.store.models import Zone
 from varco.protocol import ID_PATTERN
@@ -22,7 +22,7 @@ class ZoneIn(BaseModel):
     id: Annotated[str, Field(pattern=ID_PATTERN, examples=["open-space"])]
     name: Annotated[Name, Field(examples=["Open space"])]
     anti_passback: Annotated[
-        bool,
+        Flag,
         Field(description="A member who entered must leave through an 'out' door to enter again"),
     ] = False
 
@@ -30,7 +30,7 @@ class ZoneIn(BaseModel):
 class ZonePatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: Name | None = None
-    anti_passback: bool | None = None
+    anti_passback: Flag | None = None
 
 
 class ZoneOut(BaseModel):

@@ -797,3 +797,216 @@ def test_the_docs_and_the_openapi_schema_are_served(client: TestClient) -> None:
     }
     scheme = schema["components"]["securitySchemes"]["HTTPBearer"]
     assert (scheme["type"], scheme["scheme"]) == ("http", "bearer")
+
+
+# Each body field that takes a boolean or a number, and what a lax parser would take for it.
+NOT_A_BOOLEAN = [0, 1, "false", "true", "no"]
+BOOLEANS = [
+    ("PATCH", "/badges/{badge_id}", {}, "active"),
+    ("POST", "/zones", ZONE, "anti_passback"),
+    ("PATCH", "/zones/lobby", {}, "anti_passback"),
+    ("POST", "/plans", PLAN, "open_on_closures"),
+    ("PATCH", "/plans/hot-desk", {}, "open_on_closures"),
+    ("PATCH", f"/doors/{FRONT_DOOR}", {}, "open_after_first_entry"),
+    ("PUT", "/members/{member_id}/profile", {"display_name": "Grace"}, "opt_in"),
+]
+NUMBERS = [
+    ("POST", "/badges", BADGE, "member_id", [True, "1", 1.0]),
+    ("POST", "/passes", {**GUEST_PASS, "host_member_id": 1}, "host_member_id", [True, "1"]),
+    ("PATCH", f"/doors/{FRONT_DOOR}", {}, "unlock_seconds", [True, "4"]),
+    ("POST", "/doors", DOOR, "unlock_seconds", [False, "4.5"]),
+    ("POST", f"/doors/{FRONT_DOOR}/unlock", {}, "seconds", [True, "3"]),
+]
+# What pydantic alone takes for a time: seconds since 1970, no offset, no seconds, no time.
+NOT_A_TIME = [19929, "19929", 1.5e9, "2026-12-01T09:00:00", "2026-12-01T09:00+01:00", "2026-12-01"]
+TIMES = [
+    ("PATCH", "/members/{member_id}", {}, "valid_until"),
+    ("POST", "/members", MEMBER, "valid_from"),
+    ("POST", "/closures", CLOSURE, "starts_at"),
+    ("POST", "/passes", GUEST_PASS, "valid_until"),
+]
+
+
+def state_of(client: TestClient, admin: Headers) -> dict[str, Any]:
+    return {path: answer(client.get(path, headers=admin)) for path in LISTS}
+
+
+@pytest.mark.parametrize(("method", "path", "body", "field"), BOOLEANS, ids=lambda v: str(v))
+def test_a_boolean_is_true_or_false_never_a_number_or_a_string(
+    client: TestClient,
+    admin: Headers,
+    space: Space,
+    method: str,
+    path: str,
+    body: dict[str, Any],
+    field: str,
+) -> None:
+    url = concrete(path, space, grace_badge_id(client, admin, space))
+    before = state_of(client, admin)
+
+    answers = {
+        value: client.request(method, url, json={**body, field: value}, headers=admin)
+        for value in NOT_A_BOOLEAN
+    }
+
+    assert {v: r.status_code for v, r in answers.items()} == dict.fromkeys(NOT_A_BOOLEAN, 422)
+    for response in answers.values():
+        assert f"body.{field}: Input should be a valid boolean" in reason(response), response.text
+    assert state_of(client, admin) == before
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "field", "values"), NUMBERS, ids=lambda v: str(v)
+)
+def test_a_number_is_a_json_number_never_a_boolean_or_a_string(
+    client: TestClient,
+    admin: Headers,
+    space: Space,
+    method: str,
+    path: str,
+    body: dict[str, Any],
+    field: str,
+    values: list[Any],
+) -> None:
+    url = concrete(path, space, grace_badge_id(client, admin, space))
+    before = state_of(client, admin)
+
+    answers = [
+        client.request(method, url, json={**body, field: value}, headers=admin) for value in values
+    ]
+
+    assert [r.status_code for r in answers] == [422] * len(values)
+    for response in answers:
+        assert f"body.{field}: Input should be a valid " in reason(response), response.text
+    assert state_of(client, admin) == before
+
+
+@pytest.mark.parametrize(("method", "path", "body", "field"), TIMES, ids=lambda v: str(v))
+def test_a_time_is_an_rfc_3339_string_with_its_offset(
+    client: TestClient,
+    admin: Headers,
+    space: Space,
+    method: str,
+    path: str,
+    body: dict[str, Any],
+    field: str,
+) -> None:
+    url = concrete(path, space, 0)
+    before = state_of(client, admin)
+
+    answers = {
+        str(value): client.request(method, url, json={**body, field: value}, headers=admin)
+        for value in NOT_A_TIME
+    }
+
+    assert {v: r.status_code for v, r in answers.items()} == dict.fromkeys(
+        map(str, NOT_A_TIME), 422
+    )
+    for response in answers.values():
+        assert reason(response) == (
+            f"body.{field}: Value error, a time is an RFC 3339 string with its offset, "
+            "such as 2026-12-01T09:00:00+01:00"
+        )
+    assert state_of(client, admin) == before
+
+
+def test_a_member_valid_until_19929_is_refused_not_read_as_1970(
+    client: TestClient, admin: Headers, space: Space
+) -> None:
+    response = client.patch(f"/members/{space.grace}", json={"valid_until": 19929}, headers=admin)
+    member = answer(client.get(f"/members/{space.grace}", headers=admin))
+
+    assert response.status_code == 422
+    assert member["valid_until"] is None
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["2026-12-01T09:00:00Z", "2026-12-01t09:00:00.123456z", "2026-12-01T09:00:00.5-05:30"],
+)
+def test_every_rfc_3339_time_is_taken(client: TestClient, admin: Headers, value: str) -> None:
+    closure = answer(
+        client.post("/closures", json={**CLOSURE, "starts_at": value}, headers=admin), 201
+    )
+
+    assert aware(closure["starts_at"]) == datetime.fromisoformat(value.upper())
+
+
+# Controls and characters that make a name read otherwise than it is, and where each hides.
+UNPRINTABLE = {
+    "\x1b[2J": 0x1B,  # an ANSI escape: clears an operator's terminal
+    "Ada\x85Lovelace": 0x85,  # C1 next line
+    "Ada\x9b31m": 0x9B,  # C1 control sequence introducer
+    "Ada\u202eecalevoL": 0x202E,  # right-to-left override
+    "Ada\u2066Lovelace\u2069": 0x2066,  # left-to-right isolate
+    "Ada\u200bLovelace": 0x200B,  # zero-width space: two names that look the same
+    "\ufeffAda": 0xFEFF,  # byte order mark
+    "Ada\u2028Lovelace": 0x2028,  # line separator
+    "Ada\u200fLovelace": 0x200F,  # right-to-left mark
+}
+NAMES = [
+    ("POST", "/members", MEMBER, "name"),
+    ("PATCH", "/zones/lobby", {}, "name"),
+    ("POST", "/passes", GUEST_PASS, "guest_name"),
+    ("POST", "/closures", CLOSURE, "name"),
+    ("POST", "/tokens", {"role": "viewer"}, "name"),
+    ("PUT", "/members/{member_id}/profile", {"opt_in": True}, "display_name"),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body", "field"), NAMES, ids=lambda v: str(v))
+def test_a_name_with_a_control_or_invisible_character_is_refused_naming_it(
+    client: TestClient,
+    admin: Headers,
+    space: Space,
+    method: str,
+    path: str,
+    body: dict[str, Any],
+    field: str,
+) -> None:
+    url = concrete(path, space, 0)
+    before = state_of(client, admin)
+
+    answers = {
+        text: client.request(method, url, json={**body, field: text}, headers=admin)
+        for text in UNPRINTABLE
+    }
+
+    assert {t: r.status_code for t, r in answers.items()} == dict.fromkeys(UNPRINTABLE, 422)
+    for text, response in answers.items():
+        assert reason(response) == (
+            f"body.{field}: Value error, U+{UNPRINTABLE[text]:04X} at position "
+            f"{text.index(chr(UNPRINTABLE[text]))} is a control or invisible character; "
+            "names and texts are plain visible text"
+        )
+    assert state_of(client, admin) == before
+
+
+def test_a_skill_with_a_control_character_is_refused(
+    client: TestClient, admin: Headers, space: Space
+) -> None:
+    response = client.put(
+        f"/members/{space.grace}/profile",
+        json={"opt_in": True, "display_name": "Grace", "skills": ["VAT", "tax\x85"]},
+        headers=admin,
+    )
+
+    assert response.status_code == 422
+    assert "body.skills.1: Value error, U+0085 at position 3" in reason(response)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Zoë Çelik",
+        "\u0645\u062d\u0645\u062f\u200c\u0631\u0636\u0627",
+        "Ada 👩\u200d💻",
+        "李小龍",
+        "O'Brien-Smith (guest)",
+    ],
+    ids=["latin", "persian-zwnj", "emoji-zwj", "han", "punctuation"],
+)
+def test_a_name_in_any_script_is_taken(client: TestClient, admin: Headers, name: str) -> None:
+    member = answer(client.post("/members", json={**MEMBER, "name": name}, headers=admin), 201)
+
+    assert member["name"] == name
