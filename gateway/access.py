@@ -22,6 +22,7 @@ from varco.protocol import (
     Reason,
     Schedule,
     Window,
+    pass_code_hash,
     refusal_reason,
 )
 
@@ -67,12 +68,13 @@ class BadgeRule:
 
 @dataclass(frozen=True, slots=True)
 class PassRule:
-    code: str
+    code_hash: str  # varco.protocol.pass_code_hash: the gateway never keeps a pass's code
     guest_name: str
     doors: frozenset[str]
     valid_from: datetime
     valid_until: datetime
     revoked: bool = False
+    id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,7 +157,7 @@ class Policy:
             plans=_frozen({p.id: p for p in plans or []}),
             zones=_frozen({z.id: z for z in zones or []}),
             sites=_frozen({s.id: s for s in sites or []}),
-            passes=_frozen({p.code: p for p in passes or []}),
+            passes=_frozen({p.code_hash: p for p in passes or []}),
             closures=tuple(closures or ()),
             desk_areas=_frozen(desk_areas),
             version=version,
@@ -268,7 +270,7 @@ def _decide_pass(
     zone: tzinfo,
     closures: list[Interval],
 ) -> Verdict:
-    guest_pass = policy.passes.get(credential.value)
+    guest_pass = policy.passes.get(pass_code_hash(credential.value))
     if guest_pass is None:
         return Verdict(False, Reason.UNKNOWN_PASS)
     if guest_pass.revoked:

@@ -24,7 +24,7 @@ import msgspec
 
 from gateway.access import DoorRule, Policy
 from varco import protocol
-from varco.protocol import Allowlist, Channel, Credential, CredentialKind, DoorAllowlist, Schedule
+from varco.protocol import Allowlist, Channel, Credential, DoorAllowlist, Schedule
 
 log = logging.getLogger(__name__)
 
@@ -103,11 +103,11 @@ def _door_entry(policy: Policy, door: DoorRule, key: bytes, schedules: _Schedule
         if schedule is not None:
             digest = protocol.credential_digest(key, Credential(value=badge.uid))
             credentials[digest] = schedules.id_of(schedule)
-    for guest_pass in sorted(policy.passes.values(), key=lambda p: p.code):
+    for guest_pass in sorted(policy.passes.values(), key=lambda p: p.code_hash):
         schedule = policy.pass_schedule(guest_pass, door.id)
         if schedule is not None:
-            credential = Credential(kind=CredentialKind.PASS, value=guest_pass.code)
-            credentials[protocol.credential_digest(key, credential)] = schedules.id_of(schedule)
+            digest = protocol.pass_digest(key, guest_pass.code_hash)
+            credentials[digest] = schedules.id_of(schedule)
     return DoorAllowlist(
         unlock_seconds=door.unlock_seconds,
         open_windows=list(door.open_windows),

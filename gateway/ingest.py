@@ -19,6 +19,7 @@ import aiomqtt
 
 from gateway.access import Policy, decide
 from gateway.occupancy import Occupancy
+from gateway.store.records import logged_credential
 from gateway.store.writer import EventWriter, Record
 from varco import protocol, transport
 from varco.protocol import (
@@ -203,7 +204,7 @@ class Ingest:
                 "device_id": topic.device,
                 "door_id": tap.door,
                 "credential_kind": tap.credential.kind.value,
-                "credential": tap.credential.value,
+                "credential": logged_credential(policy, tap.credential),
                 "member_id": verdict.member_id,
                 "granted": decision.granted,
                 "reason": decision.reason.value,
@@ -259,7 +260,7 @@ class Ingest:
             "device_id": topic.device,
             "door_id": tap.door,
             "credential_kind": tap.credential.kind.value,
-            "credential": tap.credential.value,
+            "credential": logged_credential(self._policy(), tap.credential),
             "member_id": badge.member_id if badge else None,
             "granted": offline.granted,
             "reason": offline.reason.value,

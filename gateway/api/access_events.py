@@ -6,13 +6,14 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from gateway.api.deps import ReaderDep, SessionDep
-from gateway.api.fields import MAX_ROW_ID, IdFilter, Instant
+from gateway.api.fields import MAX_ROW_ID, IdFilter, Instant, masked_uid
 from gateway.api.pages import Page, PageDep, paginate
-from gateway.store.models import AccessEvent
+from gateway.store.models import AccessEvent, Role
+from varco.protocol import CredentialKind
 
 router = APIRouter(prefix="/access-events", tags=["access events"])
 
@@ -24,7 +25,10 @@ class AccessEventOut(BaseModel):
     device_id: str
     door_id: str
     credential_kind: str
-    credential: str
+    credential: str = Field(
+        description="A badge's UID (to a viewer, its last four digits only); for a guest pass, "
+        "pass-<id> (see GET /passes), never its code"
+    )
     member_id: int | None
     granted: bool
     reason: str
@@ -36,7 +40,7 @@ class AccessEventOut(BaseModel):
 def list_access_events(
     session: SessionDep,
     page: PageDep,
-    _: ReaderDep,
+    role: ReaderDep,
     door: IdFilter = None,
     member_id: Annotated[int | None, Query(ge=1, le=MAX_ROW_ID)] = None,
     result: Annotated[Literal["granted", "denied"] | None, Query()] = None,
@@ -55,4 +59,11 @@ def list_access_events(
         query = query.where(AccessEvent.tapped_at >= since)
     if until is not None:
         query = query.where(AccessEvent.tapped_at < until)
-    return paginate(session, query, page, AccessEventOut.model_validate)
+    return paginate(session, query, page, lambda row: _shown(row, role))
+
+
+def _shown(row: AccessEvent, role: Role) -> AccessEventOut:
+    event = AccessEventOut.model_validate(row)
+    if role is Role.VIEWER and row.credential_kind == CredentialKind.BADGE.value:
+        event.credential = masked_uid(event.credential)
+    return event

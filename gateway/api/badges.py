@@ -10,9 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select
 
 from gateway.api.deps import AdminDep, GatewayDep, ReaderDep, SessionDep
-from gateway.api.fields import MAX_ROW_ID, Flag, RowId, found, invalid, path_id
+from gateway.api.fields import MAX_ROW_ID, Flag, RowId, found, invalid, masked_uid, path_id
 from gateway.api.pages import Page, PageDep, paginate
-from gateway.store.models import Badge, Member
+from gateway.store.models import Badge, Member, Role
 
 router = APIRouter(prefix="/badges", tags=["badges"])
 
@@ -43,7 +43,7 @@ class BadgePatch(BaseModel):
 class BadgeOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
     id: int
-    uid: str
+    uid: str = Field(description="The card's UID; to a viewer, its last four digits only")
     member_id: int
     active: bool
     created_at: datetime
@@ -71,14 +71,21 @@ def create_badge(body: BadgeIn, session: SessionDep, gateway: GatewayDep, _: Adm
 def list_badges(
     session: SessionDep,
     page: PageDep,
-    _: ReaderDep,
+    role: ReaderDep,
     member_id: Annotated[int | None, Query(ge=1, le=MAX_ROW_ID)] = None,
 ) -> Page[BadgeOut]:
     """List badges, optionally of one member."""
     query = select(Badge).order_by(Badge.id)
     if member_id is not None:
         query = query.where(Badge.member_id == member_id)
-    return paginate(session, query, page, BadgeOut.model_validate)
+    return paginate(session, query, page, lambda badge: _shown(badge, role))
+
+
+def _shown(badge: Badge, role: Role) -> BadgeOut:
+    out = BadgeOut.model_validate(badge)
+    if role is Role.VIEWER:
+        out.uid = masked_uid(out.uid)
+    return out
 
 
 @router.patch("/{badge_id}", response_model=BadgeOut)

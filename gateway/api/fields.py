@@ -98,6 +98,16 @@ def _in_calendar(value: datetime) -> datetime:
 Instant = Annotated[AwareDatetime, BeforeValidator(_rfc3339), AfterValidator(_in_calendar)]
 
 
+def masked_uid(uid: str) -> str:
+    """Hide all but the last four digits of a badge UID, for callers who must not copy it.
+
+    Readers that check only the UID open for any card that answers with it: a viewer
+    (a wall screen, a reporting script) tells taps and badges apart by the last digits, and
+    only admins and operators, who register cards and look into refused taps, read all of it.
+    """
+    return "*" * max(len(uid) - 4, 0) + uid[-4:]
+
+
 def path_id(what: str) -> object:
     """A numeric id in the URL, bounded like the database column."""
     return Path(ge=1, le=MAX_ROW_ID, description=f"The {what}'s id")

@@ -1,7 +1,8 @@
 """Guest passes: time-boxed, issued by a member or for an event, for the doors the host picks.
 
 A pass's code is what the guest presents (typed on a keypad or as a QR code a reader decodes):
-it is shown in the answer that creates it.
+it is shown in the answer that creates it, and never again. The gateway keeps only its hash
+(``varco.protocol.pass_code_hash``); doors hash a presented code the same way.
 """
 
 from __future__ import annotations
@@ -22,6 +23,10 @@ from varco import protocol
 from varco.protocol import ID_PATTERN
 
 router = APIRouter(prefix="/passes", tags=["guest passes"])
+
+# 80 random bits, as 20 hex digits: short enough to type, too many to guess or to find back
+# from the stored hash.
+CODE_BYTES = 10
 
 DoorId = Annotated[str, Field(pattern=ID_PATTERN)]
 
@@ -82,7 +87,7 @@ class PassOut(BaseModel):
 
 
 class PassCreated(PassOut):
-    code: str = Field(description="The pass's code; give it to the guest now")
+    code: str = Field(description="The pass's code; give it to the guest now: it is shown once")
     qr_text: str = Field(description="What the guest's QR code holds, for a QR reader at the door")
 
 
@@ -101,8 +106,9 @@ def create_pass(body: PassIn, session: SessionDep, gateway: GatewayDep, _: Admin
         if door is None:
             raise invalid("doors", f"no door {door_id!r}")
         doors.append(door)
+    code = secrets.token_hex(CODE_BYTES).upper()
     guest_pass = GuestPass(
-        code=secrets.token_hex(6).upper(),
+        code_hash=protocol.pass_code_hash(code),
         guest_name=body.guest_name,
         host_member_id=body.host_member_id,
         event=body.event,
@@ -115,8 +121,8 @@ def create_pass(body: PassIn, session: SessionDep, gateway: GatewayDep, _: Admin
     gateway.reload_policy()
     return PassCreated(
         **PassOut.of(guest_pass).model_dump(),
-        code=guest_pass.code,
-        qr_text=protocol.pass_qr_text(guest_pass.code),
+        code=code,
+        qr_text=protocol.pass_qr_text(code),
     )
 
 

@@ -157,7 +157,8 @@ class GuestPass(Base):
 
     __tablename__ = "guest_passes"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    code: Mapped[str] = mapped_column(String(64), unique=True)
+    # varco.protocol.pass_code_hash of the code, which is shown once, when the pass is made.
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
     guest_name: Mapped[str] = mapped_column(String(120))
     host_member_id: Mapped[int | None] = mapped_column(
         ForeignKey("members.id", ondelete="SET NULL")

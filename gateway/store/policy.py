@@ -115,7 +115,8 @@ def load_policy(session: Session, version: int = 0) -> Policy:
     ]
     passes = [
         PassRule(
-            code=p.code,
+            code_hash=p.code_hash,
+            id=p.id,
             guest_name=p.guest_name,
             doors=frozenset(door.id for door in p.doors),
             valid_from=p.valid_from,

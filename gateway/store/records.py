@@ -10,13 +10,31 @@ from sqlalchemy import Table, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from gateway.access import Policy
 from gateway.store.models import AccessEvent, DeskEventRecord, Device, Door, DoorEventRecord
+from varco.protocol import Credential, CredentialKind, pass_code_hash
+
+UNKNOWN_PASS = "pass-unknown"  # noqa: S105 - a label, not a secret
 
 _TABLES: dict[str, Table] = {
     "access": AccessEvent.__table__,  # type: ignore[dict-item]
     "door": DoorEventRecord.__table__,  # type: ignore[dict-item]
     "desk": DeskEventRecord.__table__,  # type: ignore[dict-item]
 }
+
+
+def logged_credential(policy: Policy, credential: Credential) -> str:
+    """Return what the access log keeps of ``credential``: a badge's UID, or a pass's id.
+
+    A pass's code opens its doors, and operators and viewers read the log: it keeps the pass
+    as ``pass-<id>`` (``GET /passes`` names it), or ``pass-unknown`` for a code of no pass.
+    """
+    if credential.kind is not CredentialKind.PASS:
+        return credential.value
+    guest_pass = policy.passes.get(pass_code_hash(credential.value))
+    if guest_pass is None or guest_pass.id is None:
+        return UNKNOWN_PASS
+    return f"pass-{guest_pass.id}"
 
 
 def insert_new(session: Session, kind: str, rows: Sequence[dict[str, Any]]) -> set[str]:

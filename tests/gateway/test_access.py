@@ -29,7 +29,14 @@ from gateway.access import (
     ZoneRule,
     decide,
 )
-from varco.protocol import Credential, CredentialKind, Interval, Reason, Window
+from varco.protocol import (
+    Credential,
+    CredentialKind,
+    Interval,
+    Reason,
+    Window,
+    pass_code_hash,
+)
 
 ROME = ZoneInfo("Europe/Rome")
 NEW_YORK = ZoneInfo("America/New_York")
@@ -196,21 +203,21 @@ UNKNOWN_PASS = "VISIT-NOPE"
 
 PASSES = [
     PassRule(
-        code=VISIT,
+        code_hash=pass_code_hash(VISIT),
         guest_name="Tim Berners-Lee",
         doors=frozenset({FRONT, ANNEX, SEALED}),
         valid_from=rome(2026, 3, 2, 9),
         valid_until=rome(2026, 3, 2, 18),
     ),
     PassRule(
-        code=EVENT,
+        code_hash=pass_code_hash(EVENT),
         guest_name="Vint Cerf",
         doors=frozenset({FRONT}),
         valid_from=rome(2026, 3, 18),
         valid_until=rome(2026, 3, 21),
     ),
     PassRule(
-        code=REVOKED_VISIT,
+        code_hash=pass_code_hash(REVOKED_VISIT),
         guest_name="Bob Kahn",
         doors=frozenset({FRONT}),
         valid_from=rome(2026, 3, 2, 9),

@@ -226,7 +226,8 @@ def test_a_locked_down_door_says_so_and_lists_no_one(
 @pytest.mark.parametrize("device", sorted(ISSUED))
 def test_the_payload_holds_no_uid_code_or_name(device: str) -> None:
     payload = protocol.encode(allowlist(device)).lower()
-    secrets = [b.uid for b in BADGES] + [p.code for p in PASSES]
+    secrets = [b.uid for b in BADGES] + [VISIT, EVENT, REVOKED_VISIT]
+    secrets += [p.code_hash for p in PASSES]
     names = [m.name for m in MEMBERS] + [p.guest_name for p in PASSES]
 
     for text in secrets + names:
@@ -376,8 +377,9 @@ def close_rome_for_a_day(policy: Policy) -> Policy:
 
 
 def revoke_visit(policy: Policy) -> Policy:
-    rule = dataclasses.replace(policy.passes[VISIT], revoked=True)
-    return dataclasses.replace(policy, passes={**policy.passes, VISIT: rule})
+    visit = protocol.pass_code_hash(VISIT)
+    rule = dataclasses.replace(policy.passes[visit], revoked=True)
+    return dataclasses.replace(policy, passes={**policy.passes, visit: rule})
 
 
 def move_ada_to_hot_desk(policy: Policy) -> Policy:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
@@ -10,14 +11,14 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from gateway.access import Policy, Verdict, decide
 from gateway.api import create_app
 from gateway.service import Gateway
 from gateway.settings import Settings
 from gateway.store import Store
-from gateway.store.models import ApiToken, Role
+from gateway.store.models import ApiToken, GuestPass, Role
 from gateway.store.records import insert_new
 from gateway.store.tokens import hash_token, issue_token
 from tests.factories import DOOR_DEVICE, FRONT_DOOR, OFFICE_DOOR, SITE, Space, make_space
@@ -1010,3 +1011,51 @@ def test_a_name_in_any_script_is_taken(client: TestClient, admin: Headers, name:
     member = answer(client.post("/members", json={**MEMBER, "name": name}, headers=admin), 201)
 
     assert member["name"] == name
+
+
+def test_a_viewer_sees_only_the_last_digits_of_a_badge_uid(
+    client: TestClient, admin: Headers, viewer: Headers, space: Space, database_url: str
+) -> None:
+    row = access_row("e1", 0, FRONT_DOOR, None, space.UNKNOWN_BADGE, Reason.UNKNOWN_BADGE)
+    with Store(database_url) as store, store.session() as session:
+        insert_new(session, "access", [row])
+        operator = bearer(issue_token(session, name="front desk", role=Role.OPERATOR))
+
+    def shown(headers: Headers) -> tuple[str, set[str]]:
+        [event] = answer(client.get("/access-events", headers=headers))["items"]
+        badges = answer(client.get("/badges", headers=headers))["items"]
+        return event["credential"], {badge["uid"] for badge in badges}
+
+    uids = {space.ADA_BADGE, space.GRACE_BADGE}
+    assert shown(admin)[0] == space.UNKNOWN_BADGE
+    assert shown(admin)[1] >= uids
+    # Operators register cards and look into refused taps: they read the whole UID.
+    assert shown(operator)[0] == space.UNKNOWN_BADGE
+    event, badges = shown(viewer)
+    hidden = len(space.UNKNOWN_BADGE) - 4
+    assert event == "*" * hidden + space.UNKNOWN_BADGE[-4:]
+    assert not badges & uids
+    assert {uid[-4:] for uid in badges} >= {uid[-4:] for uid in uids}
+    assert all(set(uid[:-4]) == {"*"} for uid in badges)
+
+
+def test_a_pass_code_is_shown_once_and_kept_only_as_its_hash(
+    client: TestClient, admin: Headers, viewer: Headers, database_url: str
+) -> None:
+    created = answer(client.post("/passes", json=GUEST_PASS, headers=admin), 201)
+    code = created["code"]
+
+    reads = [
+        client.get(path, headers=headers).text
+        for path in ("/passes", "/access-events", "/audit")
+        for headers in (admin, viewer)
+    ]
+    with Store(database_url) as store, store.session() as session:
+        [stored] = session.scalars(select(GuestPass))
+
+    assert re.fullmatch(r"[0-9A-F]{20}", code)  # 80 random bits
+    assert created["qr_text"] == f"varco-pass:{code}"
+    assert stored.code_hash == protocol.pass_code_hash(code)
+    for text in reads:
+        assert code not in text
+        assert stored.code_hash not in text

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -12,11 +13,12 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, inspect, select
+from sqlalchemy import create_engine, inspect, select, text
 
 from gateway.store import Store
 from gateway.store.migrations import NEW_REVISION, alembic_config
-from gateway.store.models import Base, Zone
+from gateway.store.models import Base, GuestPass, Zone
+from varco import protocol
 
 
 def differences(store: Store) -> list[Any]:
@@ -109,3 +111,25 @@ def test_varco_gateway_upgrade_migrates_and_exits(tmp_path: Path) -> None:
         engine.dispose()
     assert tables == set(Base.metadata.tables) | {"alembic_version"}
     assert current == head()
+
+
+def test_the_upgrade_hashes_the_codes_of_existing_passes(database_url: str) -> None:
+    code = "A1B2C3D4E5F6"  # 48 bits: how codes were made before
+    with Store(database_url) as store:
+        with store.engine.connect() as connection:
+            command.upgrade(alembic_config(connection), "01b7971d2776")
+        with store.engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO guest_passes (code, guest_name, valid_from, valid_until, "
+                    "revoked, created_at) VALUES (:code, 'Hedy', :at, :at, false, :at)"
+                ),
+                {"code": code, "at": datetime(2026, 12, 1, tzinfo=UTC)},
+            )
+        store.upgrade()
+        with store.session() as session:
+            [guest_pass] = session.scalars(select(GuestPass))
+        columns = {c["name"] for c in inspect(store.engine).get_columns("guest_passes")}
+
+    assert guest_pass.code_hash == protocol.pass_code_hash(code)
+    assert "code" not in columns

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+from sqlalchemy import select
 
 from gateway.api import create_app
+from gateway.store.models import GuestPass
 from tests.factories import FRONT_DOOR, OFFICE_DOOR, Space
 from tests.integration.conftest import FRONT_RELAY, Rig, eventually
 
@@ -139,4 +143,48 @@ async def test_a_guest_shows_the_qr_code_of_a_pass_at_the_doors_the_host_chose(
     assert (offline.granted, offline.reason, offline.answered) == (True, "granted", False)
     await rig.gateway.writer.join()
     [event] = rig.access_events(welcome.event_id)
-    assert (event.credential_kind, event.credential) == ("pass", guest_pass["code"])
+    # The log keeps which pass it was, never its code: the code opens the door.
+    assert (event.credential_kind, event.credential) == ("pass", f"pass-{guest_pass['id']}")
+    with rig.gateway.store.session() as session:
+        [stored] = session.scalars(select(GuestPass))
+        assert stored.code_hash == hashlib.sha256(guest_pass["code"].encode()).hexdigest()
+        dump = "\n".join(session.connection().connection.iterdump())
+    assert guest_pass["code"] not in dump
+
+
+async def test_no_one_reads_a_pass_code_back_from_the_api(rig: Rig, api: httpx.AsyncClient) -> None:
+    now = datetime.now(UTC)
+    created = await api.post(
+        "/passes",
+        json={
+            "guest_name": "Katherine Johnson",
+            "event": "Open day",
+            "valid_from": (now - timedelta(minutes=5)).isoformat(),
+            "valid_until": (now + timedelta(hours=2)).isoformat(),
+            "doors": [FRONT_DOOR],
+        },
+    )
+    assert created.status_code == 201, created.text
+    code = created.json()["code"]
+    await eventually(
+        lambda: (
+            rig.agent.cache.current is not None
+            and len(rig.agent.cache.current.doors[FRONT_DOOR].credentials) == 3
+        )
+    )
+    tap = await rig.present(FRONT_DOOR, f"varco-pass:{code}")
+    assert tap.granted
+    await rig.gateway.writer.join()
+
+    pages = {}
+    for token in (rig.space.viewer_token, rig.space.admin_token):
+        for path in ("/passes", "/access-events", "/audit", "/badges", "/members"):
+            response = await api.get(path, headers={"Authorization": f"Bearer {token}"})
+            pages[token[-6:], path] = response.text
+            assert code not in response.text, path
+            assert code.lower() not in response.text.lower(), path
+
+    events = json.loads(pages[rig.space.viewer_token[-6:], "/access-events"])["items"]
+    assert [(e["credential_kind"], e["credential"]) for e in events] == [
+        ("pass", f"pass-{created.json()['id']}")
+    ]

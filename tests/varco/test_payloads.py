@@ -37,6 +37,8 @@ from varco.protocol import (
     decode,
     encode,
     max_bytes,
+    pass_code_hash,
+    pass_digest,
 )
 
 TAPPED_AT = datetime(2024, 5, 1, 9, 30, 15, tzinfo=UTC)
@@ -190,6 +192,17 @@ def test_digests_are_keyed() -> None:
         credential_digest(b"k" * 32, Credential(kind=CredentialKind.PASS, value="04A1B2C3D4"))
         != DIGEST
     )
+
+
+def test_a_pass_digest_is_keyed_over_the_hash_of_its_code() -> None:
+    # The gateway keeps only the hash; the door hashes the code it reads, then keys that.
+    code = "3F9A0C1B2D4E5F607182"
+    code_hash = hashlib.sha256(code.encode()).hexdigest()
+    golden = hmac.new(b"k" * 32, f"pass:{code_hash}".encode(), hashlib.sha256).hexdigest()[:32]
+
+    assert pass_code_hash(code) == code_hash
+    assert credential_digest(b"k" * 32, Credential(kind=CredentialKind.PASS, value=code)) == golden
+    assert pass_digest(b"k" * 32, code_hash) == golden
 
 
 def test_every_channel_with_a_model_has_a_golden_payload() -> None:
