@@ -61,6 +61,14 @@ class Settings(BaseSettings):
     )
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=1, le=65535)
+    api_max_body_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        description=(
+            "The largest request body the API reads; a larger one is refused with 413 before "
+            "it is read (the largest legitimate body, a plan with 64 windows, is a few KB)."
+        ),
+    )
     policy_refresh_seconds: float = Field(
         default=30.0,
         gt=0,

@@ -26,6 +26,7 @@ from gateway.api import (
     tokens,
     zones,
 )
+from gateway.api.intake import BodyLimit, TokenFirst
 from gateway.service import Gateway
 from varco import __version__
 
@@ -75,4 +76,7 @@ def create_app(gateway: Gateway) -> FastAPI:
     ):
         app.include_router(module.router)
     app.mount("/live/static", live.static, name="live-static")
+    # The last added runs first: no token, no reading; then no more than the limit.
+    app.add_middleware(BodyLimit, max_bytes=gateway.settings.api_max_body_bytes)
+    app.add_middleware(TokenFirst, gateway=lambda: gateway)
     return app

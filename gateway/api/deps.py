@@ -9,6 +9,7 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
+from gateway.api.intake import INVALID_TOKEN, MISSING_TOKEN
 from gateway.service import Gateway
 from gateway.store import audit
 from gateway.store.models import Role
@@ -41,14 +42,14 @@ def get_identity(
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
-            "missing bearer token: send 'Authorization: Bearer <token>'",
+            MISSING_TOKEN,
             headers={"WWW-Authenticate": "Bearer"},
         )
     identity = identity_of(session, credentials.credentials)
     if identity is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
-            "invalid, expired or revoked token",
+            INVALID_TOKEN,
             headers={"WWW-Authenticate": "Bearer"},
         )
     # The request's session is the endpoint's too: whatever it changes is logged as this caller's.
