@@ -126,7 +126,7 @@ class Door:
         log.info(
             "door %s: %s %s (%s)",
             self.config.id,
-            uid,
+            tap.credential.masked(),
             "granted" if granted else "denied",
             reason.value,
         )

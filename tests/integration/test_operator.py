@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
@@ -152,7 +153,10 @@ async def test_a_guest_shows_the_qr_code_of_a_pass_at_the_doors_the_host_chose(
     assert guest_pass["code"] not in dump
 
 
-async def test_no_one_reads_a_pass_code_back_from_the_api(rig: Rig, api: httpx.AsyncClient) -> None:
+async def test_no_one_reads_a_pass_code_back_from_the_api_or_the_logs(
+    rig: Rig, api: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
     now = datetime.now(UTC)
     created = await api.post(
         "/passes",
@@ -188,3 +192,11 @@ async def test_no_one_reads_a_pass_code_back_from_the_api(rig: Rig, api: httpx.A
     assert [(e["credential_kind"], e["credential"]) for e in events] == [
         ("pass", f"pass-{created.json()['id']}")
     ]
+    # Nor does any log line, at any level: neither the code nor the tokens that were used.
+    script = (await api.post("/tokens", json={"name": "script", "role": "viewer"})).json()
+    await api.get("/passes", headers={"Authorization": f"Bearer {script['token']}"})
+    await api.post("/zones", content=b"{", headers={"Authorization": "Bearer vk_wrong"})
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    for secret in (code, script["token"], rig.space.admin_token, rig.space.viewer_token):
+        assert secret not in logged
+        assert secret.lower() not in logged.lower()

@@ -205,6 +205,13 @@ def test_a_pass_digest_is_keyed_over_the_hash_of_its_code() -> None:
     assert pass_digest(b"k" * 32, code_hash) == golden
 
 
+def test_a_credential_is_masked_for_a_log_line() -> None:
+    code = "3F9A0C1B2D4E5F607182"
+
+    assert Credential(value="04a1b2c3d4").masked() == "badge ******C3D4"
+    assert Credential(kind=CredentialKind.PASS, value=code).masked() == "a pass"
+
+
 def test_every_channel_with_a_model_has_a_golden_payload() -> None:
     assert set(GOLDEN) == set(MODELS)
 

@@ -132,6 +132,13 @@ class Credential(_Payload, frozen=True, kw_only=True):
                 raise FieldError("value", "a badge UID is hexadecimal")
             msgspec.structs.force_setattr(self, "value", self.value.upper())
 
+    def masked(self) -> str:
+        """Name the credential for a log line: a pass without its code, a badge by its last
+        four digits. A code opens its doors, and a UID is what a cloned card replays."""
+        if self.kind is CredentialKind.PASS:
+            return "a pass"
+        return f"badge {'*' * max(len(self.value) - 4, 0)}{self.value[-4:]}"
+
 
 class OfflineDecision(_Payload, frozen=True, kw_only=True):
     """What a door decided by itself when the gateway did not answer in time."""
