@@ -45,7 +45,7 @@ class TokenFirst:
     """Answer 401 to a request with a body and no valid token, without reading the body.
 
     Requests without a body go on: the routers' own token check answers them as before. The
-    token of a request with a body is thus checked twice, a lookup by primary key.
+    token of a request with a body is thus looked up twice, by its hash's unique index.
     """
 
     def __init__(self, app: ASGIApp, gateway: Callable[[], Gateway]) -> None:
