@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
-from gateway.store import audit, migrations
+from gateway.store import audit, changes, migrations
 
 
 class Store:
@@ -27,6 +27,7 @@ class Store:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         audit.watch(self._sessions)
+        changes.watch(self._sessions)
 
     def upgrade(self) -> None:
         """Migrate the schema to the newest revision; safe on every start, and by replicas."""
