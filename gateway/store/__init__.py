@@ -18,7 +18,9 @@ class Store:
 
     def __init__(self, url: str, *, echo: bool = False) -> None:
         self.url = url
-        options: dict[str, Any] = {"echo": echo, "pool_pre_ping": True}
+        # A server's connections can die under us; a SQLite file's cannot, and pinging it
+        # before every transaction costs a statement per batch of events.
+        options: dict[str, Any] = {"echo": echo, "pool_pre_ping": not url.startswith("sqlite")}
         if url.startswith("sqlite"):
             # The API runs in a thread pool and the ingest writer in its own thread.
             options["connect_args"] = {"check_same_thread": False, "timeout": 30}
