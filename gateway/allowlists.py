@@ -410,8 +410,9 @@ class AllowlistPublisher:
 
     def reconnected(self) -> None:
         """Send every list whole: the broker may have lost its retained messages."""
-        self._all_whole = True
-        self._wake.set()
+        if self.published:  # before the first list went out, every list is due whole anyway
+            self._all_whole = True
+            self._wake.set()
 
     def reported(self, device: str, version: int | None) -> None:
         """Note the allow-list version a device says it holds (its status)."""
