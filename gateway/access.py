@@ -22,7 +22,6 @@ from varco.protocol import (
     CredentialKind,
     Interval,
     Reason,
-    Schedule,
     Window,
     refusal_reason,
 )
@@ -227,13 +226,10 @@ class Policy:
         version: int = 0,
     ) -> Policy:
         """Index rule lists into a snapshot."""
-        badges_of: dict[int, set[str]] = {}
-        for badge in badges:
-            badges_of.setdefault(badge.member_id, set()).add(badge.uid)
         return cls(
             members=Map({m.id: m for m in members}),
             badges=Map({b.uid: b for b in badges}),
-            member_badges=Map({m: frozenset(uids) for m, uids in badges_of.items()}),
+            member_badges=badges_by_member(badges),
             passes=_frozen({p.code: p for p in passes or []}),
             structure=Structure.build(
                 doors,
@@ -328,23 +324,13 @@ class Policy:
         """Tell whether the door, its zone or its site is locked down."""
         return self.structure.is_locked_down(door)
 
-    def member_schedule(self, member: MemberRule, zone: str) -> Schedule | None:
-        """Return when ``member`` may enter ``zone``, or ``None`` if their plan never opens it."""
-        plan = self.plans.get(member.plan)
-        if plan is None or zone not in plan.zones:
-            return None
-        return Schedule(
-            windows=list(plan.windows_for(zone)),
-            valid_from=member.valid_from,
-            valid_until=member.valid_until,
-            closed_on_closures=not plan.open_on_closures,
-        )
 
-    def pass_schedule(self, guest_pass: PassRule, door: str) -> Schedule | None:
-        """Return when a guest pass opens ``door``, or ``None`` if never."""
-        if guest_pass.revoked or door not in guest_pass.doors:
-            return None
-        return Schedule(valid_from=guest_pass.valid_from, valid_until=guest_pass.valid_until)
+def badges_by_member(badges: Iterable[BadgeRule]) -> Map[int, frozenset[str]]:
+    """Index badges by the member who holds them."""
+    index: dict[int, set[str]] = {}
+    for badge in badges:
+        index.setdefault(badge.member_id, set()).add(badge.uid)
+    return Map({member: frozenset(uids) for member, uids in index.items()})
 
 
 def _update(base: Mapping[K, V], changes: Mapping[K, V | None]) -> Map[K, V]:

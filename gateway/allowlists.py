@@ -95,8 +95,9 @@ class _Settings:
 
     @classmethod
     def of(cls, policy: Policy, device: DeviceRule, doors: list[DoorRule]) -> _Settings:
-        site = policy.site_of(doors[0])
-        open_doors = [door for door in doors if not policy.is_locked_down(door)]
+        views = policy.structure.door_views
+        site = views[doors[0].id].site
+        open_doors = [door for door in doors if not views[door.id].locked_down]
         plan_profiles: dict[str, Profile] = {}
         for plan in policy.plans.values():
             profile = {
@@ -113,11 +114,11 @@ class _Settings:
             site=device.site,
             key=device.allowlist_key,
             timezone=str(site.timezone),
-            closures=policy.closures_at(site.id),
+            closures=list(views[doors[0].id].closures),
             doors={
                 door.id: DoorSettings(
                     unlock_seconds=door.unlock_seconds,
-                    locked_down=policy.is_locked_down(door),
+                    locked_down=views[door.id].locked_down,
                     open_windows=list(door.open_windows),
                     open_after_first_entry=door.open_after_first_entry,
                 )

@@ -23,6 +23,7 @@ from gateway.access import (
     SiteRule,
     Structure,
     ZoneRule,
+    badges_by_member,
 )
 from gateway.store.changes import Changes
 from gateway.store.models import (
@@ -87,7 +88,7 @@ def load_policy(session: Session, version: int = 0) -> Policy:
     return Policy(
         members=Map({m.id: m for m in members}),
         badges=Map({b.uid: b for b in badges}),
-        member_badges=_badges_of(badges),
+        member_badges=badges_by_member(badges),
         passes=MappingProxyType({p.code: p for p in _passes(session)}),
         structure=load_structure(session),
         version=version,
@@ -182,13 +183,6 @@ def _member(m: Member) -> MemberRule:
 
 def _badge(b: Badge) -> BadgeRule:
     return BadgeRule(uid=b.uid, member_id=b.member_id, active=b.active)
-
-
-def _badges_of(badges: list[BadgeRule]) -> Map[int, frozenset[str]]:
-    index: dict[int, set[str]] = {}
-    for badge in badges:
-        index.setdefault(badge.member_id, set()).add(badge.uid)
-    return Map({member: frozenset(uids) for member, uids in index.items()})
 
 
 def _passes(session: Session) -> list[PassRule]:
