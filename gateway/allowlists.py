@@ -131,15 +131,19 @@ class _Settings:
 
 @dataclass(slots=True)
 class Controller:
-    """One door controller's allow-list as the gateway holds it, and what is not sent yet."""
+    """One door controller's allow-list as the gateway holds it, and what is not sent yet.
+
+    The records themselves are not kept: a whole list is worked out from the policy when it
+    goes (at start, half-way to expiry, now and then), and an update from the records a
+    change makes differ between the policy before and after it.
+    """
 
     device: str
     settings: _Settings
     profiles: dict[int, Profile] = field(default_factory=dict)
     plan_ids: dict[str, int] = field(default_factory=dict)
     pass_ids: dict[frozenset[str], int] = field(default_factory=dict)
-    records: dict[bytes, bytes] = field(default_factory=dict)  # digest -> record
-    pending_records: set[bytes] = field(default_factory=set)
+    pending_records: dict[bytes, bytes | None] = field(default_factory=dict)  # None: removed
     pending_profiles: set[int] = field(default_factory=set)
     pending_sections: set[str] = field(default_factory=set)  # timezone, closures, doors
     version: int = 0
@@ -153,25 +157,20 @@ class Controller:
     def pending(self) -> bool:
         return bool(self.pending_records or self.pending_profiles or self.pending_sections)
 
-    def fill(self, policy: Policy) -> None:
-        """Work out every record and profile from ``policy`` (a new list, sent whole)."""
+    def fill(self) -> None:
+        """Start the list anew from its settings: it goes whole next."""
         self.profiles.clear()
         self.plan_ids.clear()
         self.pass_ids.clear()
-        self.records.clear()
         for plan_id, profile in sorted(self.settings.plan_profiles.items()):
             self.plan_ids[plan_id] = self._new_profile(profile)
-        for uid in policy.badges:
-            self.badge(policy, uid)
-        for code in policy.passes:
-            self.guest_pass(policy, code)
         self.pending_records.clear()
         self.pending_profiles.clear()
         self.pending_sections.clear()
-        self.whole_at = None  # sent whole next
+        self.whole_at = None
 
-    def restructure(self, policy: Policy, settings: _Settings) -> bool:
-        """Take new settings; return ``False`` if the records must be worked out anew."""
+    def restructure(self, settings: _Settings) -> bool:
+        """Take new settings; return ``False`` if the list must start anew (``fill``)."""
         old = self.settings
         self.settings = settings
         if settings.key != old.key or settings.open_doors != old.open_doors:
@@ -188,46 +187,56 @@ class Controller:
                 self.pending_profiles.add(profile_id)
         return True
 
-    def badge(self, policy: Policy, uid: str) -> None:
-        """Bring the record of badge ``uid`` in line with ``policy``."""
-        record = None
+    def badge(self, before: Policy, after: Policy, uid: str) -> None:
+        """Note the change, if any, of badge ``uid``'s record from ``before`` to ``after``."""
+        old, new = self._badge_record(before, uid), self._badge_record(after, uid)
+        if old != new:
+            self.pending_records[self._digest(CredentialKind.BADGE, uid)] = new
+
+    def guest_pass(self, before: Policy, after: Policy, code: str) -> None:
+        """Note the change, if any, of guest pass ``code``'s record."""
+        old, new = self._pass_record(before, code), self._pass_record(after, code)
+        if old != new:
+            self.pending_records[self._digest(CredentialKind.PASS, code)] = new
+
+    def _digest(self, kind: CredentialKind, value: str) -> bytes:
+        return digest_of(self.settings.key, kind, value)
+
+    def _badge_record(self, policy: Policy, uid: str) -> bytes | None:
         badge = policy.badges.get(uid)
-        member = policy.members.get(badge.member_id) if badge is not None else None
-        if badge is not None and member is not None and badge.active and member.active:
-            profile_id = self.plan_ids.get(member.plan)
-            if profile_id is not None:
-                record = (profile_id, member.valid_from, member.valid_until)
-        self._set(digest_of(self.settings.key, CredentialKind.BADGE, uid), record)
-
-    def guest_pass(self, policy: Policy, code: str, *, removed: bool = False) -> None:
-        """Bring the record of the guest pass ``code`` in line with ``policy``."""
-        record = None
-        guest_pass = None if removed else policy.passes.get(code)
-        if guest_pass is not None and not guest_pass.revoked:
-            doors = frozenset(guest_pass.doors & self.settings.open_doors)
-            if doors:
-                profile_id = self.pass_ids.get(doors)
-                if profile_id is None:
-                    profile_id = self.pass_ids[doors] = self._new_profile(
-                        {door: Access() for door in sorted(doors)}
-                    )
-                record = (profile_id, guest_pass.valid_from, guest_pass.valid_until)
-        self._set(digest_of(self.settings.key, CredentialKind.PASS, code), record)
-
-    def _set(
-        self, digest: bytes, record: tuple[int, datetime | None, datetime | None] | None
-    ) -> None:
-        if record is None:
-            if self.records.pop(digest, None) is not None:
-                self.pending_records.add(digest)
-            return
-        profile_id, valid_from, valid_until = record
-        packed = RECORD.pack(
-            digest, profile_id, micros(valid_from, NO_START), micros(valid_until, NO_END)
+        if badge is None or not badge.active:
+            return None
+        member = policy.members.get(badge.member_id)
+        if member is None or not member.active:
+            return None
+        profile_id = self.plan_ids.get(member.plan)
+        if profile_id is None:
+            return None  # the plan opens none of this controller's doors
+        return RECORD.pack(
+            self._digest(CredentialKind.BADGE, uid),
+            profile_id,
+            micros(member.valid_from, NO_START),
+            micros(member.valid_until, NO_END),
         )
-        if self.records.get(digest) != packed:
-            self.records[digest] = packed
-            self.pending_records.add(digest)
+
+    def _pass_record(self, policy: Policy, code: str) -> bytes | None:
+        guest_pass = policy.passes.get(code)
+        if guest_pass is None or guest_pass.revoked:
+            return None
+        doors = frozenset(guest_pass.doors & self.settings.open_doors)
+        if not doors:
+            return None
+        profile_id = self.pass_ids.get(doors)
+        if profile_id is None:
+            profile_id = self.pass_ids[doors] = self._new_profile(
+                {door: Access() for door in sorted(doors)}
+            )
+        return RECORD.pack(
+            self._digest(CredentialKind.PASS, code),
+            profile_id,
+            micros(guest_pass.valid_from, NO_START),
+            micros(guest_pass.valid_until, NO_END),
+        )
 
     def _new_profile(self, profile: Profile) -> int:
         profile_id = max(self.profiles, default=-1) + 1
@@ -237,9 +246,11 @@ class Controller:
         self.pending_profiles.add(profile_id)
         return profile_id
 
-    def whole(self, version: int, issued_at: datetime, ttl: timedelta) -> Allowlist:
-        """Return the list whole, at ``version``."""
+    def whole(self, policy: Policy, version: int, issued_at: datetime, ttl: timedelta) -> Allowlist:
+        """Return the list whole as ``policy`` implies it, at ``version``."""
         settings = self.settings
+        records = [self._badge_record(policy, uid) for uid in policy.badges]
+        records += [self._pass_record(policy, code) for code in policy.passes]
         return Allowlist(
             version=version,
             issued_at=issued_at,
@@ -248,13 +259,14 @@ class Controller:
             closures=settings.closures,
             doors=settings.doors,
             profiles={str(k): v for k, v in sorted(self.profiles.items())},
-            credentials=b"".join(self.records[d] for d in sorted(self.records)),
+            # A record starts with its digest: sorted records are sorted by digest.
+            credentials=b"".join(sorted(r for r in records if r is not None)),
         )
 
     def delta(self, version: int, issued_at: datetime, ttl: timedelta) -> AllowlistDelta:
         """Return what is not sent yet, as an update from ``self.version`` to ``version``."""
         settings = self.settings
-        changed = sorted(self.pending_records)
+        changed = sorted(self.pending_records.items())
         profiles = sorted(self.pending_profiles)
         return AllowlistDelta(
             since=self.version,
@@ -266,8 +278,8 @@ class Controller:
             doors=settings.doors if "doors" in self.pending_sections else None,
             profiles={str(k): self.profiles[k] for k in profiles if k in self.profiles},
             removed_profiles=[str(k) for k in profiles if k not in self.profiles],
-            credentials=b"".join(self.records[d] for d in changed if d in self.records),
-            removed=b"".join(d for d in changed if d not in self.records),
+            credentials=b"".join(record for _, record in changed if record is not None),
+            removed=b"".join(digest for digest, record in changed if record is None),
         )
 
     def sent(self, version: int) -> None:
@@ -283,10 +295,12 @@ class AllowlistBook:
     def __init__(self, ttl: timedelta) -> None:
         self.ttl = ttl
         self.controllers: dict[str, Controller] = {}
+        self.policy = Policy()  # what the lists are in line with
         self.refused = 0  # lists that could not be sent (over the size bound)
 
     def apply(self, before: Policy, after: Policy, changes: Changes) -> None:
         """Bring every list in line with ``after``, doing what ``changes`` calls for."""
+        self.policy = after
         if changes.everything or changes.structure:
             self._restructure(after, fill_all=changes.everything)
         uids = set(changes.badges)
@@ -302,9 +316,9 @@ class AllowlistBook:
             }
         for controller in self.controllers.values():
             for uid in uids:
-                controller.badge(after, uid)
+                controller.badge(before, after, uid)
             for code in passes:
-                controller.guest_pass(after, code, removed=code not in after.passes)
+                controller.guest_pass(before, after, code)
 
     def _restructure(self, policy: Policy, *, fill_all: bool) -> None:
         doors_of: dict[str, list[DoorRule]] = {}
@@ -318,10 +332,9 @@ class AllowlistBook:
             controller = self.controllers.get(device_id)
             if controller is None:
                 controller = self.controllers[device_id] = Controller(device_id, settings)
-                controller.fill(policy)
-            elif fill_all or not controller.restructure(policy, settings):
-                controller.settings = settings
-                controller.fill(policy)
+                controller.fill()
+            elif fill_all or not controller.restructure(settings):
+                controller.fill()
 
     def resend(self, device: str, version: int | None, now: datetime) -> bool:
         """Note that ``device`` holds ``version``; return if it must get its list whole."""
@@ -354,7 +367,8 @@ class AllowlistBook:
                 )
             if whole_due:
                 try:
-                    data = protocol.encode(controller.whole(version, now, self.ttl))
+                    whole = controller.whole(self.policy, version, now, self.ttl)
+                    data = protocol.encode(whole)
                 except PayloadError as exc:
                     self.refused += 1
                     log.error("allow-list for %s cannot be sent: %s", controller.device, exc)
@@ -377,7 +391,7 @@ def build(policy: Policy, *, issued_at: datetime, ttl: timedelta) -> dict[str, I
     book.apply(Policy(), policy, EVERYTHING)
     version = int(issued_at.timestamp() * 1000)
     return {
-        device: Issued(c.settings.site, c.whole(version, issued_at, ttl))
+        device: Issued(c.settings.site, c.whole(policy, version, issued_at, ttl))
         for device, c in sorted(book.controllers.items())
     }
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import hmac
 import json
 from datetime import UTC, datetime, timedelta
 
@@ -46,8 +45,8 @@ from varco.protocol.allowlist import NO_END, NO_START
 TAPPED_AT = datetime(2024, 5, 1, 9, 30, 15, tzinfo=UTC)
 DECIDED_AT = datetime(2024, 5, 1, 9, 30, 15, 120000, tzinfo=UTC)
 STARTED_AT = datetime(2024, 5, 1, 6, 0, tzinfo=UTC)
-# HMAC-SHA256(b"k" * 32, b"badge:04A1B2C3D4"), its first 12 bytes.
-DIGEST = hmac.new(b"k" * 32, b"badge:04A1B2C3D4", hashlib.sha256).digest()[:12]
+# BLAKE2b of b"badge:04A1B2C3D4" keyed with b"k" * 32, 12 bytes long.
+DIGEST = hashlib.blake2b(b"badge:04A1B2C3D4", key=b"k" * 32, digest_size=12).digest()
 # A credential's record, spelled out: digest, profile (uint16), valid from and valid until
 # (int64 microseconds since the epoch; the smallest and the largest mean "no bound").
 RECORD = DIGEST + b"\x00\x00" + b"\x80" + b"\x00" * 7 + b"\x7f" + b"\xff" * 7

@@ -8,7 +8,7 @@ not at that version has missed one, says so in its status, and the gateway sends
 The encoding is compact, because a list of 50,000 credentials must fit the payload limit and a
 Pi Zero's memory: credentials are fixed-size binary records (``RECORD``), sorted by digest and
 carried as one base64 string, which the door keeps as bytes and searches by bisection. A record
-holds the credential's keyed digest (96 bits of an HMAC-SHA256 with the device's own key, never
+holds the credential's keyed digest (96 bits of keyed BLAKE2b with the device's own key, never
 a UID), the access profile it uses (what its plan opens at this controller's doors, and when)
 and its validity in microseconds since the epoch, so that a door decides exactly as the
 gateway's ``decide()`` does.
@@ -17,7 +17,6 @@ gateway's ``decide()`` does.
 from __future__ import annotations
 
 import hashlib
-import hmac
 import struct
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -61,9 +60,13 @@ def credential_digest(key: bytes, credential: Credential) -> bytes:
 
 
 def digest_of(key: bytes, kind: CredentialKind, value: str) -> bytes:
-    """Return the keyed digest of a credential's kind and (normalised) value."""
+    """Return the keyed digest of a credential's kind and (normalised) value.
+
+    Keyed BLAKE2b, a MAC by design (RFC 7693), three times as fast as HMAC-SHA256 here: a
+    gateway works out one digest per credential and door controller for every whole list.
+    """
     message = f"{kind.value}:{value}".encode()
-    return hmac.digest(key, message, hashlib.sha256)[:DIGEST_BYTES]
+    return hashlib.blake2b(message, key=key, digest_size=DIGEST_BYTES).digest()
 
 
 def micros(at: datetime | None, default: int) -> int:
