@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from types import MappingProxyType
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -83,8 +84,8 @@ def site_zone(site: Site) -> ZoneInfo:
 
 def load_policy(session: Session, version: int = 0) -> Policy:
     """Read the whole coworking model into an immutable ``Policy``."""
-    members = [_member(m) for m in session.scalars(select(Member))]
-    badges = [_badge(b) for b in session.scalars(select(Badge))]
+    members = [_member(*row) for row in session.execute(_MEMBERS)]
+    badges = [_badge(*row) for row in session.execute(_BADGES)]
     return Policy(
         members=Map({m.id: m for m in members}),
         badges=Map({b.uid: b for b in badges}),
@@ -101,8 +102,9 @@ def load_changes(session: Session, policy: Policy, changes: Changes, version: in
         return load_policy(session, version)
     members: dict[int, MemberRule | None] = dict.fromkeys(changes.members)
     if changes.members:
-        for member in session.scalars(select(Member).where(Member.id.in_(changes.members))):
-            members[member.id] = _member(member)
+        for member_row in session.execute(_MEMBERS.where(Member.id.in_(changes.members))):
+            member = _member(*member_row)
+            members[member.id] = member
     # A member's badges are read with the member: one deleted with its member leaves no row.
     uids = set(changes.badges)
     for member_id in changes.members:
@@ -114,8 +116,9 @@ def load_changes(session: Session, policy: Policy, changes: Changes, version: in
     if changes.members:
         conditions.append(Badge.member_id.in_(changes.members))
     if conditions:
-        for badge in session.scalars(select(Badge).where(or_(*conditions))):
-            badges[badge.uid] = _badge(badge)
+        for badge_row in session.execute(_BADGES.where(or_(*conditions))):
+            badge = _badge(*badge_row)
+            badges[badge.uid] = badge
     return policy.evolve(
         members=members,
         badges=badges,
@@ -170,19 +173,34 @@ def load_structure(session: Session) -> Structure:
     )
 
 
-def _member(m: Member) -> MemberRule:
+# Members and badges are read as rows, not ORM objects: at 50,000 members that is several
+# times faster, and they are the part of the model that grows.
+_MEMBERS = select(
+    Member.id, Member.name, Member.status, Member.plan_id, Member.valid_from, Member.valid_until
+)
+_BADGES = select(Badge.uid, Badge.member_id, Badge.active)
+
+
+def _member(
+    id_: int,
+    name: str,
+    status: MemberStatus,
+    plan: str,
+    valid_from: datetime | None,
+    valid_until: datetime | None,
+) -> MemberRule:
     return MemberRule(
-        id=m.id,
-        name=m.name,
-        active=m.status is MemberStatus.ACTIVE,
-        plan=m.plan_id,
-        valid_from=m.valid_from,
-        valid_until=m.valid_until,
+        id=id_,
+        name=name,
+        active=status is MemberStatus.ACTIVE,
+        plan=plan,
+        valid_from=valid_from,
+        valid_until=valid_until,
     )
 
 
-def _badge(b: Badge) -> BadgeRule:
-    return BadgeRule(uid=b.uid, member_id=b.member_id, active=b.active)
+def _badge(uid: str, member_id: int, active: bool) -> BadgeRule:
+    return BadgeRule(uid=uid, member_id=member_id, active=active)
 
 
 def _passes(session: Session) -> list[PassRule]:
