@@ -24,19 +24,16 @@ ratios to it. Each target missed prints a ``MISSED:`` line; ``--strict`` then ex
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
 import math
 import multiprocessing
 import os
 import queue
-import subprocess
-import sys
 import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from multiprocessing.connection import Connection
@@ -52,6 +49,7 @@ from bench import space as layout
 from bench.bare_client import TIMEOUT_SECONDS, BareClient
 from bench.broker import Broker, free_port, private_mosquitto
 from bench.figures import Latency, latency_table, percentile
+from bench.gateway_process import gateway_process, wait_healthy
 from bench.tap_latency import PahoPair
 from bench.usage import Usage, usage_of
 from edge_agent.cache import AllowlistCache
@@ -66,14 +64,12 @@ TARGET_HEALTHY_SECONDS = 10.0
 TARGET_TAP_P99 = 0.010
 TARGET_CHANGE_SECONDS = 0.2
 TARGET_PROPAGATION_P99 = 1.0
-HEALTHY_TIMEOUT = 300.0  # today's code needs over a minute at 10,000 members
 FIRST_LISTS_TIMEOUT = 120.0
 HTTP_TIMEOUT = 120.0
 PROPAGATION_TIMEOUT = 10.0  # after the change's answer; past this it counts as never
 BASELINE_ROUNDS = 200  # per block; two blocks, before the gateway starts and after it stops
 BASELINE_WARMUP = 20
 TAP_UIDS = 500
-GATEWAY_ID = "gateway-bench"
 # The channels that carry allow-lists to a door controller. Today only ``allowlist``; a
 # channel added for allow-list updates goes here, and into ``feed``.
 ALLOWLIST_CHANNELS = (Channel.ALLOWLIST,)
@@ -371,64 +367,6 @@ def tap_door(
         with lock:
             out.send([answers.get(event_id, (math.inf, False)) for event_id in sent])
     out.close()
-
-
-def _gateway_environment(broker: Broker, workdir: Path, api_port: int) -> dict[str, str]:
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("VARCO_")}
-    environment.update(
-        VARCO_DATABASE_URL=f"sqlite:///{workdir / 'varco.db'}",
-        VARCO_MQTT_HOST=broker.host,
-        VARCO_MQTT_PORT=str(broker.port),
-        VARCO_GATEWAY_ID=GATEWAY_ID,
-        VARCO_API_HOST="127.0.0.1",
-        VARCO_API_PORT=str(api_port),
-        VARCO_RECORDER_OUTBOX=str(workdir / "recorder-outbox.db"),
-    )
-    return environment
-
-
-@contextlib.contextmanager
-def gateway_process(
-    broker: Broker, workdir: Path, api_port: int
-) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
-    """Run ``varco gateway`` on the store in ``workdir`` until the block ends."""
-    log = workdir / "gateway.log"
-    command = [sys.executable, "-m", "varco", "--log-level", "WARNING", "gateway"]
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            command,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            env=_gateway_environment(broker, workdir, api_port),
-        )
-        try:
-            yield process, log
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-
-def wait_healthy(
-    api: str, process: subprocess.Popen[bytes], log: Path, started: float
-) -> float | None:
-    """Poll ``GET /healthz`` until it answers 200 ``ok``; return seconds since ``started``."""
-    with httpx.Client(base_url=api, timeout=1.0) as client:
-        while time.perf_counter() - started < HEALTHY_TIMEOUT:
-            if process.poll() is not None:
-                raise RuntimeError(f"varco gateway exited; its log:\n{log.read_text()}")
-            try:
-                response = client.get("/healthz")
-            except httpx.HTTPError:
-                time.sleep(0.05)
-                continue
-            if response.status_code == 200 and response.json().get("status") == "ok":
-                return time.perf_counter() - started
-            time.sleep(0.05)
-    return None
 
 
 def make_changes(
