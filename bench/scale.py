@@ -519,6 +519,8 @@ def _tap_phase(
 
 
 def _ms(seconds: float) -> str:
+    if math.isnan(seconds):
+        return "n/a"
     return "never" if math.isinf(seconds) else f"{seconds * 1e3:.1f} ms"
 
 
@@ -536,8 +538,13 @@ def report(figures: Figures) -> tuple[list[str], list[str]]:
         f" SQLite; {os.cpu_count()} CPUs",
         f"seeded in {figures.seeded_seconds:.1f} s (bulk INSERTs, before the gateway starts)",
         f"gateway healthy (GET /healthz 200 ok) {_s(figures.healthy)} after its start",
-        f"every controller holds an allow-list {_s(figures.first_lists)} after the start"
-        f" ({figures.lists_held} of {space.controllers}; largest list"
+        (
+            f"every controller holds an allow-list {figures.first_lists:.1f} s after the start"
+            if figures.first_lists is not None
+            else f"not every controller holds an allow-list {FIRST_LISTS_TIMEOUT:.0f} s after"
+            " the gateway is healthy"
+        )
+        + f" ({figures.lists_held} of {space.controllers}; largest list"
         f" {figures.largest / 1e6:.2f} MB; {figures.messages} allow-list messages,"
         f" {figures.bytes / 1e6:.1f} MB in all)",
     ]
@@ -549,7 +556,7 @@ def report(figures: Figures) -> tuple[list[str], list[str]]:
     if figures.lists_held < space.controllers:
         missed.append(
             f"{space.controllers - figures.lists_held} controllers got no allow-list within"
-            f" {FIRST_LISTS_TIMEOUT:.0f} s of the start"
+            f" {FIRST_LISTS_TIMEOUT:.0f} s of the gateway being healthy"
         )
     lines += ["", *_tap_lines(figures, missed), "", *_change_lines(figures, missed)]
     lines += ["", *_usage_lines(figures)]
@@ -628,7 +635,9 @@ def _change_lines(figures: Figures, missed: list[str]) -> list[str]:
             + (f", {len(failed)} not answered 200" if failed else "")
         )
     p99 = percentile(everywhere, 0.99)
-    if not everywhere or p99 > TARGET_PROPAGATION_P99:
+    if made and not everywhere:
+        missed.append("no change could be watched: no controller held the member's state before")
+    elif everywhere and p99 > TARGET_PROPAGATION_P99:
         missed.append(
             f"every affected controller held a change after {_ms(p99)} (p99);"
             f" target {TARGET_PROPAGATION_P99:.0f} s"
@@ -644,7 +653,7 @@ def _usage_lines(figures: Figures) -> list[str]:
     return [
         f"gateway process: {end.cpu_seconds:.1f} s of CPU over {figures.wall_seconds:.0f} s;"
         f" {start.cpu_seconds:.1f} s until healthy, {taps.cpu_seconds - start.cpu_seconds:.1f} s"
-        f" more until every controller held a list, {tap_cpu:.1f} s during the"
+        f" more waiting for every controller's first list, {tap_cpu:.1f} s during the"
         f" {figures.tap_seconds:.0f} s of taps and changes"
         f" ({tap_cpu / max(figures.tap_seconds, 1e-9):.0%} of a core)",
         f"gateway process: peak resident memory {end.peak_rss_mb:.0f} MB (VmHWM),"
