@@ -447,6 +447,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--no-cpu", action="store_true", help="skip the gateway process's CPU per tap"
     )
+    parser.add_argument(
+        "--strict", action="store_true", help="exit 1 if the CPU per tap misses its target"
+    )
     args = parser.parse_args(argv)
     if args.taps < 2:
         parser.error("--taps must be at least 2")
@@ -470,6 +473,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"MISSED: gateway CPU per tap {ratio(figures.gateway_cpu, figures.echo_cpu)}"
                 f" the echo's; target at most x{TARGET_CPU_RATIO:.0f}"
             )
+            return 1 if args.strict else 0
     return 0
 
 
