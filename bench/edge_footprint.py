@@ -55,7 +55,7 @@ from edge_agent.config import parse_config
 from edge_agent.outbox import Outbox
 from gateway import allowlists
 from varco import protocol
-from varco.protocol import Allowlist, Channel, DeviceState, PayloadError, Status
+from varco.protocol import Allowlist, AllowlistDelta, Channel, DeviceState, PayloadError, Status
 
 TARGET_MB = 40.0
 SITE = "bench-site"
@@ -217,24 +217,41 @@ def full_allowlist(credentials: int = LIST_CREDENTIALS) -> HeldList:
     key = bytes.fromhex("5a" * 32)
     policy = layout.policy(space, {device: key}, now)
     issued = allowlists.build(policy, issued_at=now, ttl=timedelta(days=1))[device]
-    held = len(issued.allowlist.doors[door].credentials)
+    held = len(issued.allowlist.credentials) // protocol.RECORD.size
     if held != credentials:
         raise RuntimeError(f"the list holds {held} credentials, not {credentials}")
     return HeldList(device, door, key, issued.allowlist.version, protocol.encode(issued.allowlist))
 
 
 def update_payloads(held: HeldList, count: int = LIST_UPDATES) -> dict[str, list[bytes]]:
-    """Return, per kind of allow-list update, ``count`` messages a controller applies in turn.
+    """Return, per kind of allow-list message, ``count`` messages a controller applies in turn.
 
-    Today the gateway sends only full lists. A kind of update added (a delta for one member
-    suspended, say) goes here as another entry, its messages as the edge's link receives them.
+    The list whole again (as at half its lifetime), and an update for one member whose
+    validity changed (as the gateway sends for a change to one member), chained by version.
     """
     allowlist = protocol.decode_as(Allowlist, held.raw, limit=protocol.MAX_ALLOWLIST_BYTES)
+    record = bytearray(allowlist.credentials[: protocol.RECORD.size])
+    updates = []
+    for n in range(count):
+        # valid_until (the record's last 8 bytes), one microsecond later each time
+        record[-8:] = (2**62 + n).to_bytes(8, "big")
+        updates.append(
+            protocol.encode(
+                AllowlistDelta(
+                    since=held.version + n,
+                    version=held.version + n + 1,
+                    issued_at=allowlist.issued_at,
+                    expires_at=allowlist.expires_at,
+                    credentials=bytes(record),
+                )
+            )
+        )
     return {
         f"full list, {LIST_CREDENTIALS:,} credentials": [
             protocol.encode(msgspec.structs.replace(allowlist, version=held.version + n + 1))
             for n in range(count)
-        ]
+        ],
+        "update for one member": updates,
     }
 
 
