@@ -1,4 +1,4 @@
-"""Lag from an admin's change in the API to the door's new retained allow-list on the broker.
+"""Lag from an admin's change in the API to the door controller's allow-list update on the broker.
 
     python -m bench.allowlist_lag [--changes N] [--members M]
 
@@ -34,7 +34,7 @@ from gateway.settings import Settings
 from gateway.store import Store, models
 from gateway.store.tokens import issue_token
 from varco import protocol
-from varco.protocol import Allowlist, Channel
+from varco.protocol import AllowlistDelta, Channel
 
 ALLOWLIST_TOPIC = protocol.topic(SITE, DEVICE, Channel.ALLOWLIST)
 PROBE_TOPIC = "bench/probe"
@@ -110,6 +110,7 @@ async def varco(
     gateway = Gateway(settings)
     app = create_app(gateway)
     samples = []
+    sizes: list[int] = []
     async with gateway:
         app.state.gateway = gateway
         await asyncio.to_thread(watcher.wait_for, ALLOWLIST_TOPIC, 0)  # the first list
@@ -126,7 +127,10 @@ async def varco(
                 response.raise_for_status()
                 arrived, raw = await asyncio.to_thread(watcher.wait_for, ALLOWLIST_TOPIC, seen)
                 samples.append(arrived - start)
-                protocol.decode_as(Allowlist, raw, limit=protocol.MAX_ALLOWLIST_BYTES)
+                update = protocol.decode(Channel.ALLOWLIST, raw)
+                assert isinstance(update, AllowlistDelta), "a change sends an update"
+                sizes.append(len(raw))
+    print(f"update sizes: {min(sizes)}-{max(sizes)} bytes")
     return samples
 
 
@@ -155,7 +159,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             lag = asyncio.run(varco(broker, workdir, watcher, args.changes, args.members))
     rows = [
         ("paho publish -> subscriber (baseline)", Latency.of(base)),
-        (f"API change -> retained allow-list ({args.members + 1} members)", Latency.of(lag)),
+        (f"API change -> allow-list update ({args.members + 1} members)", Latency.of(lag)),
     ]
     print(
         f"allow-list lag ({os.cpu_count()} CPUs; {args.changes} changes, alternately suspend "

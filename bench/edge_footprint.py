@@ -13,6 +13,11 @@ The target is a Pi Zero 2 W (512 MB): the agent must stay under 40 MB resident.
 3. Per-event cost, in this process: ``Desk.report`` -> outbox put -> forwarder publishes at
    QoS 1 -> removed on PUBACK, CPU time and wall time per event; baseline: a bare paho client
    publishing the same number of QoS 1 messages, each waited for (``wait_for_publish``).
+4. A large allow-list: ``varco edge`` (as a Pi runs it) holding a 50,000-credential list, built
+   by the gateway's own ``gateway.allowlists.build`` and published retained before the agent
+   starts; measured once the agent's status reports that list's version. And the CPU an
+   ``AllowlistCache.update`` costs per list applied, in this process; baseline: ``json.loads``
+   of a plain JSON object of 50,000 digest keys.
 """
 
 from __future__ import annotations
@@ -32,20 +37,25 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import paho.mqtt.client as mqtt
 import yaml
 
+from bench import space as layout
 from bench.bare_client import TIMEOUT_SECONDS, BareClient
 from bench.broker import Broker, private_mosquitto
 from bench.figures import ratio
 from edge_agent.agent import Agent
+from edge_agent.cache import AllowlistCache
 from edge_agent.config import parse_config
 from edge_agent.outbox import Outbox
+from gateway import allowlists
 from varco import protocol
-from varco.protocol import Channel, DeviceState, PayloadError, Status
+from varco.protocol import Allowlist, AllowlistDelta, Channel, DeviceState, PayloadError, Status
 
 TARGET_MB = 40.0
 SITE = "bench-site"
@@ -55,6 +65,8 @@ WARMUP = 50
 SETTLE_SECONDS = 1.0  # let a started process finish what it does after connecting
 GATEWAY_PACKAGES = ("sqlalchemy", "fastapi", "uvicorn", "influxdb_client", "pydantic", "gateway")
 UNIT = Path(__file__).resolve().parents[1] / "firmware_config" / "varco-edge.service"
+LIST_CREDENTIALS = 50_000
+LIST_UPDATES = 5  # full lists applied, each a newer version
 
 # Runs in a fresh interpreter: what a bare paho client makes resident.
 BARE_PAHO = """
@@ -142,7 +154,9 @@ def compiled_environment(pycache: Path, extra: Mapping[str, str] | None = None) 
     return environment
 
 
-def edge_config(broker: Broker, state_dir: Path, *, device: str = DEVICE) -> dict[str, Any]:
+def edge_config(
+    broker: Broker, state_dir: Path, *, device: str = DEVICE, door: str = "front-door"
+) -> dict[str, Any]:
     """A door controller with one door and three pressure-mat desks, on mock pins."""
     return {
         "device_id": device,
@@ -150,7 +164,7 @@ def edge_config(broker: Broker, state_dir: Path, *, device: str = DEVICE) -> dic
         "broker": {"host": broker.host, "port": broker.port},
         "pin_factory": "mock",
         "state_dir": str(state_dir),
-        "doors": [{"id": "front-door", "relay_pin": 17, "contact_pin": 27}],
+        "doors": [{"id": door, "relay_pin": 17, "contact_pin": 27}],
         "desks": [
             {"id": desk, "sensor": "pressure_mat", "pin": pin}
             for desk, pin in zip(DESKS, (5, 6, 13), strict=True)
@@ -159,10 +173,12 @@ def edge_config(broker: Broker, state_dir: Path, *, device: str = DEVICE) -> dic
 
 
 class StatusWatch:
-    """Subscribes to the device's retained status; ``online`` is set when it says online."""
+    """Subscribes to the device's retained status; ``online`` is set when it says online (and
+    holds allow-list ``version``, if given)."""
 
-    def __init__(self, client: BareClient, device: str) -> None:
+    def __init__(self, client: BareClient, device: str, *, version: int | None = None) -> None:
         self.online = threading.Event()
+        self._version = version
         client.paho.on_message = self._message
         client.subscribe(protocol.topic(SITE, device, Channel.STATUS))
 
@@ -171,8 +187,113 @@ class StatusWatch:
             status = protocol.decode(Channel.STATUS, bytes(message.payload))
         except PayloadError:
             return
-        if isinstance(status, Status) and status.state is DeviceState.ONLINE:
+        if not isinstance(status, Status) or status.state is not DeviceState.ONLINE:
+            return
+        if self._version is None or status.allowlist_version == self._version:
             self.online.set()
+
+
+@dataclass(frozen=True, slots=True)
+class HeldList:
+    """An allow-list for ``device`` to hold: its key, its one door, its version and bytes."""
+
+    device: str
+    door: str
+    key: bytes
+    version: int
+    raw: bytes
+
+
+def full_allowlist(credentials: int = LIST_CREDENTIALS) -> HeldList:
+    """Build one controller's list of ``credentials`` members with the gateway's own ``build``.
+
+    One door in the lobby, which every plan opens, and no lapsed member: the list holds
+    exactly ``credentials`` credentials. The one place this benchmark makes a list.
+    """
+    now = protocol.utcnow()
+    space = layout.Space(credentials, doors=1, controllers=1, lapsed=False)
+    device = layout.device_id(0)
+    door, _, _ = space.door(0)
+    key = bytes.fromhex("5a" * 32)
+    policy = layout.policy(space, {device: key}, now)
+    issued = allowlists.build(policy, issued_at=now, ttl=timedelta(days=1))[device]
+    held = len(issued.allowlist.credentials) // protocol.RECORD.size
+    if held != credentials:
+        raise RuntimeError(f"the list holds {held} credentials, not {credentials}")
+    return HeldList(device, door, key, issued.allowlist.version, protocol.encode(issued.allowlist))
+
+
+def update_payloads(held: HeldList, count: int = LIST_UPDATES) -> dict[str, list[bytes]]:
+    """Return, per kind of allow-list message, ``count`` messages a controller applies in turn.
+
+    The list whole again (as at half its lifetime), and an update for one member whose
+    validity changed (as the gateway sends for a change to one member), chained by version.
+    """
+    allowlist = protocol.decode_as(Allowlist, held.raw, limit=protocol.MAX_ALLOWLIST_BYTES)
+    record = bytearray(allowlist.credentials[: protocol.RECORD.size])
+    updates = []
+    for n in range(count):
+        # valid_until (the record's last 8 bytes), one microsecond later each time
+        record[-8:] = (2**62 + n).to_bytes(8, "big")
+        updates.append(
+            protocol.encode(
+                AllowlistDelta(
+                    since=held.version + n,
+                    version=held.version + n + 1,
+                    issued_at=allowlist.issued_at,
+                    expires_at=allowlist.expires_at,
+                    credentials=bytes(record),
+                )
+            )
+        )
+    return {
+        f"full list, {LIST_CREDENTIALS:,} credentials": [
+            protocol.encode(msgspec.structs.replace(allowlist, version=held.version + n + 1))
+            for n in range(count)
+        ],
+        "update for one member": updates,
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateCost:
+    """CPU and wall seconds per update applied, and the size of one."""
+
+    name: str
+    cpu: float
+    wall: float
+    size: int
+
+
+def update_costs(held: HeldList, folder: Path) -> tuple[UpdateCost, list[UpdateCost]]:
+    """Time ``AllowlistCache.update`` per message of each kind; the baseline first.
+
+    Each kind starts from a cache holding ``held`` (as an agent that took the full list), so
+    an update applies on top of a list of 50,000 credentials. Baseline: ``json.loads`` of a
+    JSON object of as many 32-character digest keys, the least a full list can cost to read.
+    """
+    plain = json.dumps({f"{n:032x}": "s0" for n in range(LIST_CREDENTIALS)}).encode()
+    cpu, wall = time.process_time(), time.perf_counter()
+    for _ in range(LIST_UPDATES):
+        json.loads(plain)
+    baseline = UpdateCost(
+        f"json.loads, {LIST_CREDENTIALS:,} keys (baseline)",
+        (time.process_time() - cpu) / LIST_UPDATES,
+        (time.perf_counter() - wall) / LIST_UPDATES,
+        len(plain),
+    )
+    costs = []
+    for n, (name, messages) in enumerate(update_payloads(held).items()):
+        cache = AllowlistCache(folder / f"updates-{n}" / "allowlist.json", held.key)
+        cache.update(held.raw)
+        cpu, wall = time.process_time(), time.perf_counter()
+        for message in messages:
+            if not cache.update(message):
+                raise RuntimeError(f"{name}: an update was not taken")
+        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        size = max(len(message) for message in messages)
+        costs.append(UpdateCost(name, cpu / len(messages), wall / len(messages), size))
+    return baseline, costs
 
 
 def edge_process_memory(
@@ -182,22 +303,34 @@ def edge_process_memory(
     device: str,
     environment: Mapping[str, str],
     dnspython: bool = True,
+    held: HeldList | None = None,
 ) -> Memory:
     """Start ``varco edge`` in a fresh interpreter and measure it once it is online.
 
     ``dnspython=False`` hides dnspython from the interpreter, as on a Pi installed with the
     ``[edge]`` extra only: paho imports it when it can, and here it comes with the gateway's
-    email-validator.
+    email-validator. With ``held``, that list is published retained for the device first,
+    and the agent is measured once its status reports holding it.
     """
     folder = workdir / device
     folder.mkdir()
     config = folder / "edge.yaml"
-    config.write_text(yaml.safe_dump(edge_config(broker, folder / "state", device=device)))
+    settings = edge_config(broker, folder / "state", device=device)
+    if held is not None:
+        settings = edge_config(broker, folder / "state", device=device, door=held.door)
+        # The status says which list the agent holds; sent every second, it says so soon.
+        settings.update(allowlist_key=held.key.hex(), status_interval_seconds=1)
+    config.write_text(yaml.safe_dump(settings))
     log = folder / "edge.log"
     launcher = ["-m", "varco"] if dnspython else ["-c", WITHOUT_DNSPYTHON]
     command = [sys.executable, *launcher, "--log-level", "WARNING", "edge", "--config", str(config)]
     with BareClient(broker, "bench-status-watch") as client, log.open("wb") as output:
-        watch = StatusWatch(client, device)
+        if held is not None:
+            topic = protocol.topic(SITE, device, Channel.ALLOWLIST)
+            client.paho.publish(topic, held.raw, qos=1, retain=True).wait_for_publish(
+                TIMEOUT_SECONDS
+            )
+        watch = StatusWatch(client, device, version=held.version if held else None)
         process = subprocess.Popen(
             command, stdout=output, stderr=subprocess.STDOUT, env=dict(environment)
         )
@@ -316,6 +449,10 @@ class Figures:
     varco_cpu: float
     varco_wall: float
     varco_put: float
+    edge_list: Memory
+    list_bytes: int
+    update_baseline: UpdateCost
+    updates: list[UpdateCost]
 
 
 def measure(events: int, rounds: int) -> Figures:
@@ -345,6 +482,16 @@ def measure(events: int, rounds: int) -> Figures:
             environment=compiled_environment(workdir / "pycache", unit),
             dnspython=False,
         )
+        held = full_allowlist()
+        edge_list = edge_process_memory(
+            broker,
+            workdir,
+            device=held.device,
+            environment=compiled_environment(workdir / "pycache", unit),
+            dnspython=False,
+            held=held,
+        )
+        update_baseline, updates = update_costs(held, workdir / "in-process")
         bare = bare_paho_memory(broker, compiled)
         interpreter, _ = snippet(INTERPRETER_ONLY, compiled)
         imported, packages = snippet(IMPORT_ONLY, compiled)
@@ -371,6 +518,10 @@ def measure(events: int, rounds: int) -> Figures:
         varco_cpu=varco_cpu,
         varco_wall=varco_wall,
         varco_put=put,
+        edge_list=edge_list,
+        list_bytes=len(held.raw),
+        update_baseline=update_baseline,
+        updates=updates,
     )
 
 
@@ -382,6 +533,7 @@ def memory_lines(figures: Figures) -> list[str]:
         ("varco edge, 1 door + 3 desks, online", figures.edge),
         ("  the same, [edge] only (no dnspython)", figures.edge_only),
         ("  [edge] only, the unit's environment", figures.edge_unit),
+        (f"  the same, holding {LIST_CREDENTIALS:,} credentials", figures.edge_list),
         ("python, nothing imported", figures.interpreter),
         ("import edge_agent.agent, nothing else", figures.imported),
     ]
@@ -401,10 +553,15 @@ def memory_lines(figures: Figures) -> list[str]:
         )
     unit = " ".join(f"{name}={value}" for name, value in figures.unit_environment.items())
     lines.append(f"the unit's environment (firmware_config/varco-edge.service): {unit or 'none'}")
+    lines.append(
+        f"the {LIST_CREDENTIALS:,}-credential list (gateway.allowlists.build, one door):"
+        f" {figures.list_bytes / 1e6:.2f} MB, published retained before the agent started"
+    )
     for name, memory in (
         ("this venv", figures.edge),
         ("[edge] only", figures.edge_only),
         ("[edge] only, the unit's environment (the target)", figures.edge_unit),
+        (f"the same, holding {LIST_CREDENTIALS:,} credentials (the target)", figures.edge_list),
     ):
         verdict = "under" if memory.rss_mb < TARGET_MB else "OVER"
         lines.append(
@@ -443,6 +600,24 @@ def event_lines(figures: Figures) -> list[str]:
     return lines
 
 
+def update_lines(figures: Figures) -> list[str]:
+    """The cost per allow-list update applied."""
+    base = figures.update_baseline
+    header = f"{'':<40}  {'MB':>5}  {'CPU ms':>7}  {'wall ms':>7}  {'CPU ratio':>9}"
+    lines = [
+        f"per allow-list update applied: AllowlistCache.update in this process (parse, check,"
+        f" write to disk with fsync), over a list of {LIST_CREDENTIALS:,}; {LIST_UPDATES} each",
+        header,
+        "-" * len(header),
+    ]
+    for cost in (base, *figures.updates):
+        lines.append(
+            f"{cost.name:<40}  {cost.size / 1e6:>5.2f}  {cost.cpu * 1e3:>7.1f}"
+            f"  {cost.wall * 1e3:>7.1f}  {ratio(cost.cpu, base.cpu):>9}"
+        )
+    return lines
+
+
 def problems(figures: Figures) -> list[str]:
     """What misses the edge's targets.
 
@@ -454,6 +629,11 @@ def problems(figures: Figures) -> list[str]:
         found.append(
             f"varco edge ([edge] only, the unit's environment) is"
             f" {figures.edge_unit.rss_mb:.1f} MB resident; target {TARGET_MB:.0f}"
+        )
+    if figures.edge_list.rss_mb >= TARGET_MB:
+        found.append(
+            f"varco edge holding {LIST_CREDENTIALS:,} credentials is"
+            f" {figures.edge_list.rss_mb:.1f} MB resident; target {TARGET_MB:.0f}"
         )
     leaked = sorted(figures.packages.intersection(GATEWAY_PACKAGES))
     if leaked:
@@ -482,7 +662,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     figures = measure(args.events, args.rounds)
     found = problems(figures)
-    print("\n".join([*memory_lines(figures), "", *event_lines(figures)]))
+    print(
+        "\n".join([*memory_lines(figures), "", *event_lines(figures), "", *update_lines(figures)])
+    )
     for problem in found:
         print(f"MISSED: {problem}")
     return 1 if found and args.strict else 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -44,3 +45,16 @@ def latency_table(rows: Sequence[tuple[str, Latency]], baseline: Latency) -> str
             f"  {ratio(figures.p50, baseline.p50):>9}  {ratio(figures.mean, baseline.mean):>10}"
         )
     return "\n".join(lines)
+
+
+def percentile(samples: Sequence[float], fraction: float) -> float:
+    """Return the nearest-rank percentile (``fraction`` 0.5 for p50); ``inf`` samples count.
+
+    For figures with few samples or with ``inf`` for "never": ``statistics.quantiles``
+    interpolates, which needs two finite samples.
+    """
+    if not samples:
+        return float("nan")
+    ordered = sorted(samples)
+    rank = max(1, math.ceil(fraction * len(ordered)))
+    return ordered[rank - 1]

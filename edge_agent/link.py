@@ -59,6 +59,9 @@ class Link:
         self.foreign = 0
         self.on_command: Callable[[Command], None] | None = None
         self.on_allowlist: Callable[[], None] | None = None
+        # A missed allow-list update: our status names the version we hold, and the gateway,
+        # seeing it behind, sends the list whole.
+        cache.on_gap = self._report_status
 
     def topic(self, channel: Channel) -> str:
         return protocol.topic(self._config.site, self._config.device_id, channel)
@@ -147,6 +150,19 @@ class Link:
         await self._publish(
             Channel.STATUS, protocol.encode(self.status(DeviceState.ONLINE)), retain=True
         )
+
+    def _report_status(self) -> None:
+        if self._client is None:
+            return  # a status goes out at every connect anyway
+        task = asyncio.create_task(self._status_now())
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
+
+    async def _status_now(self) -> None:
+        try:
+            await self.publish_status()
+        except NotConnectedError as exc:
+            log.info("status not sent (%s); it goes out at the next connect", exc)
 
     async def _publish(self, channel: Channel, data: bytes, *, retain: bool = False) -> None:
         client = self._client

@@ -8,23 +8,25 @@ schedules, which the doors use offline too.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from types import MappingProxyType
 from typing import Literal, TypeVar
 from zoneinfo import ZoneInfo
 
+from immutables import Map
+
 from varco.protocol import (
     Credential,
     CredentialKind,
     Interval,
     Reason,
-    Schedule,
     Window,
     pass_code_hash,
     refusal_reason,
 )
+from varco.protocol.schedule import refusal
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -117,19 +119,96 @@ class ClosureRule:
 
 
 @dataclass(frozen=True, slots=True)
-class Policy:
-    """Everything ``decide`` needs, indexed for lookups, never mutated once built."""
+class Structure:
+    """The small part of the model, reread whole when it changes: sites, zones, plans, doors."""
 
-    members: Mapping[int, MemberRule] = field(default_factory=_frozen)
-    badges: Mapping[str, BadgeRule] = field(default_factory=_frozen)
     doors: Mapping[str, DoorRule] = field(default_factory=_frozen)
     devices: Mapping[str, DeviceRule] = field(default_factory=_frozen)
     plans: Mapping[str, PlanRule] = field(default_factory=_frozen)
     zones: Mapping[str, ZoneRule] = field(default_factory=_frozen)
     sites: Mapping[str, SiteRule] = field(default_factory=_frozen)
-    passes: Mapping[str, PassRule] = field(default_factory=_frozen)
     closures: tuple[ClosureRule, ...] = ()
     desk_areas: Mapping[str, str] = field(default_factory=_frozen)  # desk -> its zone
+    # Derived once per change of structure, so that a tap only looks things up.
+    door_views: Mapping[str, DoorView] = field(default_factory=_frozen)
+
+    @classmethod
+    def build(
+        cls,
+        doors: Iterable[DoorRule] = (),
+        devices: Iterable[DeviceRule] = (),
+        *,
+        plans: Iterable[PlanRule] = (),
+        zones: Iterable[ZoneRule] = (),
+        sites: Iterable[SiteRule] = (),
+        closures: Iterable[ClosureRule] = (),
+        desk_areas: Mapping[str, str] | None = None,
+    ) -> Structure:
+        """Index rule lists, and work out what each door needs at a tap."""
+        structure = cls(
+            doors=_frozen({d.id: d for d in doors}),
+            devices=_frozen({d.id: d for d in devices}),
+            plans=_frozen({p.id: p for p in plans}),
+            zones=_frozen({z.id: z for z in zones}),
+            sites=_frozen({s.id: s for s in sites}),
+            closures=tuple(closures),
+            desk_areas=_frozen(desk_areas),
+        )
+        views = {door.id: structure._view(door) for door in structure.doors.values()}
+        object.__setattr__(structure, "door_views", _frozen(views))
+        return structure
+
+    def site_of(self, door: DoorRule) -> SiteRule:
+        """Return the site a door is at (through its device); UTC if unknown."""
+        device = self.devices.get(door.device) if door.device else None
+        site = self.sites.get(device.site) if device else None
+        return site or SiteRule(id=device.site if device else "", timezone=UTC_ZONE)
+
+    def closures_at(self, site: str) -> list[Interval]:
+        """Return the closures that apply at ``site``."""
+        return [c.interval for c in self.closures if c.site in (None, site)]
+
+    def is_locked_down(self, door: DoorRule) -> bool:
+        """Tell whether the door, its zone or its site is locked down."""
+        zone = self.zones.get(door.zone)
+        return door.locked_down or bool(zone and zone.locked_down) or self.site_of(door).locked_down
+
+    def _view(self, door: DoorRule) -> DoorView:
+        site = self.site_of(door)
+        zone = self.zones.get(door.zone)
+        return DoorView(
+            door=door,
+            site=site,
+            closures=tuple(self.closures_at(site.id)),
+            locked_down=self.is_locked_down(door),
+            anti_passback_zone=zone.id if zone is not None and zone.anti_passback else None,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class DoorView:
+    """What a tap at a door needs, worked out once per change of structure."""
+
+    door: DoorRule
+    site: SiteRule
+    closures: tuple[Interval, ...]
+    locked_down: bool
+    anti_passback_zone: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """Everything ``decide`` needs, indexed for lookups, never mutated once built.
+
+    Members, badges and passes are persistent maps: ``evolve`` makes a new policy that shares
+    all but what changed with this one, so a change costs what changed, not the space.
+    """
+
+    members: Mapping[int, MemberRule] = field(default_factory=Map)
+    badges: Mapping[str, BadgeRule] = field(default_factory=Map)
+    member_badges: Mapping[int, frozenset[str]] = field(default_factory=Map)
+    passes: Mapping[str, PassRule] = field(default_factory=_frozen)  # by code_hash
+    structure: Structure = field(default_factory=Structure)
     version: int = 0
 
     @classmethod
@@ -150,51 +229,122 @@ class Policy:
     ) -> Policy:
         """Index rule lists into a snapshot."""
         return cls(
-            members=_frozen({m.id: m for m in members}),
-            badges=_frozen({b.uid: b for b in badges}),
-            doors=_frozen({d.id: d for d in doors}),
-            devices=_frozen({d.id: d for d in devices or []}),
-            plans=_frozen({p.id: p for p in plans or []}),
-            zones=_frozen({z.id: z for z in zones or []}),
-            sites=_frozen({s.id: s for s in sites or []}),
+            members=Map({m.id: m for m in members}),
+            badges=Map({b.uid: b for b in badges}),
+            member_badges=badges_by_member(badges),
             passes=_frozen({p.code_hash: p for p in passes or []}),
-            closures=tuple(closures or ()),
-            desk_areas=_frozen(desk_areas),
+            structure=Structure.build(
+                doors,
+                devices or (),
+                plans=plans or (),
+                zones=zones or (),
+                sites=sites or (),
+                closures=closures or (),
+                desk_areas=desk_areas,
+            ),
             version=version,
         )
 
+    def evolve(
+        self,
+        *,
+        members: Mapping[int, MemberRule | None] | None = None,
+        badges: Mapping[str, BadgeRule | None] | None = None,
+        passes: Iterable[PassRule] | None = None,
+        structure: Structure | None = None,
+        version: int,
+    ) -> Policy:
+        """Return this policy with the given entries replaced (``None``: removed).
+
+        ``passes`` and ``structure``, when given, replace the whole of theirs.
+        """
+        member_map = _update(self.members, members or {})
+        badge_map = self.badges
+        badges_of = self.member_badges
+        if badges:
+            badge_map = _update(self.badges, badges)
+            index: dict[int, set[str]] = {}
+            for uid, rule in badges.items():
+                old = self.badges.get(uid)
+                for owner in {old.member_id if old else None, rule.member_id if rule else None}:
+                    if owner is not None and owner not in index:
+                        index[owner] = set(self.member_badges.get(owner, ()))
+                if old is not None:
+                    index[old.member_id].discard(uid)
+                if rule is not None:
+                    index[rule.member_id].add(uid)
+            badges_of = _update(
+                self.member_badges, {m: frozenset(u) if u else None for m, u in index.items()}
+            )
+        return Policy(
+            members=member_map,
+            badges=badge_map,
+            member_badges=badges_of,
+            passes=self.passes if passes is None else _frozen({p.code_hash: p for p in passes}),
+            structure=self.structure if structure is None else structure,
+            version=version,
+        )
+
+    # The structure's parts, by their old names: callers read ``policy.doors`` and friends.
+    @property
+    def doors(self) -> Mapping[str, DoorRule]:
+        return self.structure.doors
+
+    @property
+    def devices(self) -> Mapping[str, DeviceRule]:
+        return self.structure.devices
+
+    @property
+    def plans(self) -> Mapping[str, PlanRule]:
+        return self.structure.plans
+
+    @property
+    def zones(self) -> Mapping[str, ZoneRule]:
+        return self.structure.zones
+
+    @property
+    def sites(self) -> Mapping[str, SiteRule]:
+        return self.structure.sites
+
+    @property
+    def closures(self) -> tuple[ClosureRule, ...]:
+        return self.structure.closures
+
+    @property
+    def desk_areas(self) -> Mapping[str, str]:
+        return self.structure.desk_areas
+
     def site_of(self, door: DoorRule) -> SiteRule:
         """Return the site a door is at (through its device); UTC if unknown."""
-        device = self.devices.get(door.device) if door.device else None
-        site = self.sites.get(device.site) if device else None
-        return site or SiteRule(id=device.site if device else "", timezone=UTC_ZONE)
+        return self.structure.site_of(door)
 
     def closures_at(self, site: str) -> list[Interval]:
         """Return the closures that apply at ``site``."""
-        return [c.interval for c in self.closures if c.site in (None, site)]
+        return self.structure.closures_at(site)
 
     def is_locked_down(self, door: DoorRule) -> bool:
         """Tell whether the door, its zone or its site is locked down."""
-        zone = self.zones.get(door.zone)
-        return door.locked_down or bool(zone and zone.locked_down) or self.site_of(door).locked_down
+        return self.structure.is_locked_down(door)
 
-    def member_schedule(self, member: MemberRule, zone: str) -> Schedule | None:
-        """Return when ``member`` may enter ``zone``, or ``None`` if their plan never opens it."""
-        plan = self.plans.get(member.plan)
-        if plan is None or zone not in plan.zones:
-            return None
-        return Schedule(
-            windows=list(plan.windows_for(zone)),
-            valid_from=member.valid_from,
-            valid_until=member.valid_until,
-            closed_on_closures=not plan.open_on_closures,
-        )
 
-    def pass_schedule(self, guest_pass: PassRule, door: str) -> Schedule | None:
-        """Return when a guest pass opens ``door``, or ``None`` if never."""
-        if guest_pass.revoked or door not in guest_pass.doors:
-            return None
-        return Schedule(valid_from=guest_pass.valid_from, valid_until=guest_pass.valid_until)
+def badges_by_member(badges: Iterable[BadgeRule]) -> Map[int, frozenset[str]]:
+    """Index badges by the member who holds them."""
+    index: dict[int, set[str]] = {}
+    for badge in badges:
+        index.setdefault(badge.member_id, set()).add(badge.uid)
+    return Map({member: frozenset(uids) for member, uids in index.items()})
+
+
+def _update(base: Mapping[K, V], changes: Mapping[K, V | None]) -> Map[K, V]:
+    """Return the persistent map ``base`` with ``changes`` applied (``None``: removed)."""
+    current = base if isinstance(base, Map) else Map(base)
+    mutation = current.mutate()
+    for key, value in changes.items():
+        if value is None:
+            mutation.pop(key, None)
+        else:
+            mutation[key] = value
+    return mutation.finish()
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,17 +370,16 @@ def decide(
     """Decide whether ``credential`` opens ``door`` (reported by ``device``) at ``at``.
 
     ``inside`` maps members to the anti-passback zone they last entered and have not left.
+    Builds nothing: every step is a lookup in the snapshot.
     """
-    door_rule = policy.doors.get(door)
+    view = policy.structure.door_views.get(door)
     # A device may only ask for its own doors: a reader cannot open someone else's door.
-    if door_rule is None or door_rule.device != device:
+    if view is None or view.door.device != device:
         return Verdict(False, Reason.UNKNOWN_DOOR)
-    if policy.is_locked_down(door_rule):
+    if view.locked_down:
         return Verdict(False, Reason.LOCKDOWN)
-    site = policy.site_of(door_rule)
-    closures = policy.closures_at(site.id)
     if credential.kind is CredentialKind.PASS:
-        return _decide_pass(policy, door_rule, credential, at, site.timezone, closures)
+        return _decide_pass(policy, view, credential, at)
     badge = policy.badges.get(credential.value)
     member = policy.members.get(badge.member_id) if badge else None
     if badge is None or member is None:
@@ -239,18 +388,26 @@ def decide(
         return Verdict(False, Reason.BADGE_REVOKED, member_id=member.id)
     if not member.active:
         return Verdict(False, Reason.MEMBER_SUSPENDED, member_id=member.id)
-    schedule = policy.member_schedule(member, door_rule.zone)
-    if schedule is None:
+    door_rule = view.door
+    plan = policy.structure.plans.get(member.plan)
+    if plan is None or door_rule.zone not in plan.zones:
         return Verdict(False, Reason.WRONG_ZONE, member_id=member.id)
-    refusal = schedule.check(at, site.timezone, closures)
-    if refusal is not None:
-        return Verdict(False, refusal_reason(refusal, credential.kind), member_id=member.id)
-    zone = policy.zones.get(door_rule.zone)
+    why = refusal(
+        at,
+        view.site.timezone,
+        view.closures,
+        windows=plan.windows_for(door_rule.zone),
+        valid_from=member.valid_from,
+        valid_until=member.valid_until,
+        closed_on_closures=not plan.open_on_closures,
+    )
+    if why is not None:
+        return Verdict(False, refusal_reason(why, credential.kind), member_id=member.id)
     if (
-        zone is not None
-        and zone.anti_passback
+        view.anti_passback_zone is not None
         and door_rule.direction == "in"
-        and (inside or {}).get(member.id) == zone.id
+        and inside
+        and inside.get(member.id) == view.anti_passback_zone
     ):
         return Verdict(False, Reason.ANTI_PASSBACK, member_id=member.id)
     return Verdict(
@@ -262,28 +419,28 @@ def decide(
     )
 
 
-def _decide_pass(
-    policy: Policy,
-    door: DoorRule,
-    credential: Credential,
-    at: datetime,
-    zone: tzinfo,
-    closures: list[Interval],
-) -> Verdict:
+def _decide_pass(policy: Policy, view: DoorView, credential: Credential, at: datetime) -> Verdict:
     guest_pass = policy.passes.get(pass_code_hash(credential.value))
     if guest_pass is None:
         return Verdict(False, Reason.UNKNOWN_PASS)
     if guest_pass.revoked:
         return Verdict(False, Reason.PASS_REVOKED)
-    schedule = policy.pass_schedule(guest_pass, door.id)
-    if schedule is None:
+    if view.door.id not in guest_pass.doors:
         return Verdict(False, Reason.WRONG_ZONE)
-    refusal = schedule.check(at, zone, closures)
-    if refusal is not None:
-        return Verdict(False, refusal_reason(refusal, credential.kind))
+    why = refusal(
+        at,
+        view.site.timezone,
+        view.closures,
+        windows=(),
+        valid_from=guest_pass.valid_from,
+        valid_until=guest_pass.valid_until,
+        closed_on_closures=True,
+    )
+    if why is not None:
+        return Verdict(False, refusal_reason(why, credential.kind))
     return Verdict(
         True,
         Reason.GRANTED,
-        unlock_seconds=door.unlock_seconds,
+        unlock_seconds=view.door.unlock_seconds,
         display_name=guest_pass.guest_name,
     )

@@ -82,8 +82,14 @@ def upgrade() -> int:
     return 0
 
 
+# How long a worker thread (a whole allow-list, a report) may hold the interpreter before the
+# event loop that answers taps gets it back; Python's default is 5 ms.
+SWITCH_INTERVAL_SECONDS = 0.001
+
+
 def serve(*, host: str | None, port: int | None) -> int:
     """Run the gateway and its API until interrupted."""
+    sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
     settings = load_settings()
     gateway = Gateway(settings)
     config = uvicorn.Config(

@@ -40,8 +40,9 @@ log = logging.getLogger(__name__)
 
 # Snapshots a slow page may fall behind by before the oldest is dropped (each is complete).
 QUEUE_LENGTH = 8
-# Changes arriving together are sent as one snapshot.
-COALESCE_SECONDS = 0.05
+# Changes arriving together are sent as one snapshot: at most four a second, whatever the
+# rate of taps (a snapshot reads every desk and door; a page needs no more).
+COALESCE_SECONDS = 0.25
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import threading
 import uuid
@@ -21,12 +22,22 @@ from gateway.live import LiveHub
 from gateway.occupancy import Occupancy
 from gateway.recorder import InfluxTarget, Recorder, RecorderOptions
 from gateway.settings import Settings
-from gateway.store import Store
-from gateway.store.policy import load_policy
+from gateway.store import Store, changes
+from gateway.store.changes import EVERYTHING
+from gateway.store.leader import Leadership
+from gateway.store.policy import load_changes, load_policy
 from gateway.store.records import forget_access_before, recent_passages
 from gateway.store.writer import EventWriter
 from varco import protocol
-from varco.protocol import Channel, Command, CommandAction
+from varco.protocol import (
+    Channel,
+    Command,
+    CommandAction,
+    DeviceState,
+    Payload,
+    Status,
+    Topic,
+)
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +46,11 @@ RETENTION_CHECK_SECONDS = 3600.0
 STOP_TASK_SECONDS = 10.0
 # How far back a restarted gateway looks for who went into an anti-passback zone.
 PASSAGE_MEMORY = timedelta(hours=24)
+# The change feed: how many numbers back each read looks again, how many changes at once are
+# read as a reload of the whole, and how long changes are kept for replicas to read.
+FEED_LOOKBACK = 100
+FEED_WHOLE = 5000
+FEED_MEMORY = timedelta(days=1)
 
 
 class Gateway:
@@ -47,6 +63,10 @@ class Gateway:
         self.writer = EventWriter(self.store)
         self._policy = Policy()
         self._policy_lock = threading.Lock()
+        # The change feed: the newest change applied, and those applied lately (on PostgreSQL
+        # a change numbered lower may commit later, so the last few numbers are read again).
+        self._seq = 0
+        self._applied: set[int] = set()
         self.ingest: Ingest | None = None
         if ingest:
             self.ingest = Ingest(
@@ -58,12 +78,14 @@ class Gateway:
             )
         self.allowlists: AllowlistPublisher | None = None
         if self.ingest is not None:
+            self.leadership = Leadership(self.store)
             self.allowlists = AllowlistPublisher(
-                self.policy,
-                self._publish_retained,
+                self._publish_allowlist,
                 ttl=timedelta(seconds=settings.allowlist_ttl_seconds),
+                leads=self.leadership.holds,
             )
             self.ingest.on_connect.append(self.allowlists.reconnected)
+            self.ingest.observers.append(self._on_device_message)
         self.live = LiveHub(self.store, self.occupancy, self.policy)
         if self.ingest is not None:
             self.ingest.observers.append(self.live.on_message)
@@ -83,20 +105,61 @@ class Gateway:
         return self._policy
 
     def reload_policy(self) -> Policy:
-        """Rebuild the policy snapshot from the store (call after every model change)."""
+        """Read the whole model again: at start, and after bulk changes the feed cannot see."""
         with self._policy_lock:
             with self.store.session() as session:
+                seq = changes.newest(session)
                 policy = load_policy(session, version=self._policy.version + 1)
-            self._policy = policy  # one reference swap: readers see old or new, never half
+            self._seq = seq
+            self._applied.clear()
+            self._use(policy, EVERYTHING)
+        return policy
+
+    def policy_changed(self) -> Policy:
+        """Apply the model's changes since the last read; call after every change made.
+
+        Reads only the changed rows: a change to one member costs that member, not the space.
+        """
+        with self._policy_lock:
+            with self.store.session() as session:
+                fresh = [
+                    row
+                    for row in changes.since(session, max(0, self._seq - FEED_LOOKBACK))
+                    if row[0] not in self._applied
+                ]
+                if not fresh:
+                    return self._policy
+                found = changes.Changes.of((kind, key) for _, kind, key in fresh)
+                if len(fresh) >= FEED_WHOLE:
+                    found = EVERYTHING  # a bulk import: one read of the whole is cheaper
+                policy = load_changes(session, self._policy, found, self._policy.version + 1)
+            self._seq = max(self._seq, max(seq for seq, _, _ in fresh))
+            self._applied = {s for s in self._applied if s > self._seq - FEED_LOOKBACK}
+            self._applied.update(seq for seq, _, _ in fresh)
+            self._use(policy, found)
+        return policy
+
+    def _use(self, policy: Policy, found: changes.Changes) -> None:
+        self._policy = policy  # one reference swap: readers see old or new, never half
         if self.recorder is not None:
             self.recorder.desk_areas = policy.desk_areas
-        if self.allowlists is not None and self._loop is not None:
-            # Called from API worker threads too: hand the news to the event loop.
-            self._loop.call_soon_threadsafe(self.allowlists.changed)
         if self._loop is not None:
-            # Desks, doors and profiles change through the API too: the live page follows.
-            self._loop.call_soon_threadsafe(self.live.changed)
-        return policy
+            # Called from API worker threads too: hand the news to the event loop.
+            self._loop.call_soon_threadsafe(self._changed, policy, found)
+
+    def _changed(self, policy: Policy, found: changes.Changes) -> None:
+        if self.allowlists is not None:
+            self.allowlists.changed(policy, found)
+        # Desks, doors and profiles change through the API too: the live page follows.
+        self.live.changed()
+
+    def _on_device_message(self, topic: Topic, payload: Payload) -> None:
+        # A door reports the allow-list version it holds: one that missed an update gets the
+        # list whole.
+        online = isinstance(payload, Status) and payload.state is DeviceState.ONLINE
+        if online and self.allowlists is not None:
+            assert isinstance(payload, Status)
+            self.allowlists.reported(topic.device, payload.allowlist_version)
 
     async def send_command(
         self,
@@ -149,9 +212,10 @@ class Gateway:
             future.cancel()
             raise GatewayError("the broker did not acknowledge the command in time") from None
 
-    async def _publish_retained(self, topic: str, data: bytes) -> None:
+    async def _publish_allowlist(self, topic: str, data: bytes, whole: bool) -> None:
+        # A whole list is retained, for doors that connect later; updates are not.
         assert self.ingest is not None
-        await self.ingest.publish(topic, data, retain=True)
+        await self.ingest.publish(topic, data, retain=whole)
 
     async def __aenter__(self) -> Gateway:
         self._loop = asyncio.get_running_loop()
@@ -164,13 +228,18 @@ class Gateway:
         if self.recorder is not None:
             self.recorder.start()
         self._start(self.writer.run(), "event-writer")
-        self._start(self._refresh_policy(), "policy-refresh")
+        self._start(self._follow_changes(), "policy-feed")
         self._start(self._enforce_retention(), "retention")
         if self.ingest is not None:
             self._start(self.ingest.run(), "ingest")
         if self.allowlists is not None:
             self._start(self.allowlists.run(), "allowlists")
         await self.live.prime()  # the live page has something to show from its first request
+        # The model grows with the space (a rule a member, a badge...) and lives as long as the
+        # process: left to the cyclic collector, each full collection walks all of it while a
+        # tap waits (tens of ms at 10,000 members). It is freed by reference counting as it
+        # is replaced; the collector need not look at it.
+        gc.freeze()
         self._start(self.live.run(), "live")
         return self
 
@@ -207,6 +276,8 @@ class Gateway:
         for task in self._tasks:
             await _cancel(task)
         self._tasks.clear()
+        if self.allowlists is not None:
+            self.leadership.close()
         self.store.close()
 
     async def _enforce_retention(self) -> None:
@@ -234,14 +305,24 @@ class Gateway:
         with self.store.session() as session:
             return forget_access_before(session, before)
 
-    async def _refresh_policy(self) -> None:
-        # Other replicas change the model too; this bounds how long we lag behind them.
+    async def _follow_changes(self) -> None:
+        # Other replicas change the model too: their changes are read as they come, a few
+        # rows at a time; the feed forgets what every replica has long read.
+        forgotten_at = 0.0
+        loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(self.settings.policy_refresh_seconds)
             try:
-                await asyncio.to_thread(self.reload_policy)
+                await asyncio.to_thread(self.policy_changed)
+                if loop.time() - forgotten_at > RETENTION_CHECK_SECONDS:
+                    await asyncio.to_thread(self._forget_changes)
+                    forgotten_at = loop.time()
             except Exception:
-                log.exception("policy refresh failed; keeping version %d", self._policy.version)
+                log.exception("policy changes not read; keeping version %d", self._policy.version)
+
+    def _forget_changes(self) -> None:
+        with self.store.session() as session:
+            changes.forget_before(session, protocol.utcnow() - FEED_MEMORY)
 
 
 async def _cancel(task: asyncio.Task[None]) -> None:

@@ -63,7 +63,7 @@ def create_badge(body: BadgeIn, session: SessionDep, gateway: GatewayDep, _: Adm
     badge = Badge(uid=body.uid, member_id=body.member_id, active=True)
     session.add(badge)
     session.commit()
-    gateway.reload_policy()
+    gateway.policy_changed()
     return badge
 
 
@@ -100,5 +100,5 @@ def update_badge(
     badge = _get(session, badge_id)
     badge.active = body.active
     session.commit()
-    gateway.reload_policy()
+    gateway.policy_changed()
     return badge

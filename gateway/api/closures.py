@@ -68,7 +68,7 @@ def create_closure(
     )
     session.add(closure)
     session.commit()
-    gateway.reload_policy()
+    gateway.policy_changed()
     return ClosureOut.of(closure)
 
 
@@ -89,4 +89,4 @@ def delete_closure(
     closure = found(session.get(Closure, closure_id), f"closure {closure_id}")
     session.delete(closure)
     session.commit()
-    gateway.reload_policy()
+    gateway.policy_changed()

@@ -43,7 +43,7 @@ def create_desk(body: DeskIn, session: SessionDep, gateway: GatewayDep, _: Admin
     desk = Desk(id=body.id, name=body.name, zone_id=body.zone, kind=body.kind)
     session.add(desk)
     session.commit()
-    gateway.reload_policy()
+    gateway.policy_changed()
     return desk
 
 

@@ -178,7 +178,7 @@ def revoke_device(
         _at_broker(provisioner.revoke, device_id)
     device.revoked_at = datetime.now(UTC)
     session.commit()
-    gateway.reload_policy()
+    gateway.policy_changed()
     return DeviceOut.model_validate(device)
 
 

@@ -150,7 +150,7 @@ def create_door(body: DoorIn, session: SessionDep, gateway: GatewayDep, _: Admin
     )
     session.add(door)
     session.commit()
-    gateway.reload_policy()
+    gateway.policy_changed()
     return DoorOut.of(door)
 
 
@@ -188,7 +188,7 @@ def update_door(
     if body.open_after_first_entry is not None:
         door.open_after_first_entry = body.open_after_first_entry
     session.commit()
-    gateway.reload_policy()
+    gateway.policy_changed()
     return DoorOut.of(door)
 
 

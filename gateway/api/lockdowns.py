@@ -45,7 +45,7 @@ def _set(
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no {scope.value[:-1]} {item_id!r}")
     item.locked_down = value
     session.commit()
-    gateway.reload_policy()
+    gateway.policy_changed()
     return Lockdown(scope=scope, id=item_id, locked_down=value)
 
 

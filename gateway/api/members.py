@@ -101,7 +101,7 @@ def create_member(
     )
     session.add(member)
     session.commit()
-    gateway.reload_policy()
+    gateway.policy_changed()
     return MemberOut.of(member)
 
 
@@ -157,7 +157,7 @@ def update_member(
     except ValueError as exc:
         raise invalid("valid_until", f"{exc}") from None
     session.commit()
-    gateway.reload_policy()
+    gateway.policy_changed()
     return MemberOut.of(member)
 
 
@@ -229,5 +229,5 @@ def set_profile(
     member.skills = list(body.skills)
     member.ask_me_about = body.ask_me_about
     session.commit()
-    gateway.reload_policy()
+    gateway.policy_changed()
     return _profile(member)

@@ -118,7 +118,7 @@ def create_pass(body: PassIn, session: SessionDep, gateway: GatewayDep, _: Admin
     )
     session.add(guest_pass)
     session.commit()
-    gateway.reload_policy()
+    gateway.policy_changed()
     return PassCreated(
         **PassOut.of(guest_pass).model_dump(),
         code=code,
@@ -156,5 +156,5 @@ def revoke_pass(
         raise HTTPException(status.HTTP_409_CONFLICT, f"pass {pass_id} is already revoked")
     guest_pass.revoked = True
     session.commit()
-    gateway.reload_policy()
+    gateway.policy_changed()
     return PassOut.of(guest_pass)

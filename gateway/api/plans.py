@@ -142,7 +142,7 @@ def create_plan(body: PlanIn, session: SessionDep, gateway: GatewayDep, _: Admin
     )
     session.add(plan)
     session.commit()
-    gateway.reload_policy()
+    gateway.policy_changed()
     return PlanOut.of(plan)
 
 
@@ -180,5 +180,5 @@ def update_plan(
     if body.open_on_closures is not None:
         plan.open_on_closures = body.open_on_closures
     session.commit()
-    gateway.reload_policy()
+    gateway.policy_changed()
     return PlanOut.of(plan)

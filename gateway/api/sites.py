@@ -72,7 +72,7 @@ def create_site(body: SiteIn, session: SessionDep, gateway: GatewayDep, _: Admin
     site = Site(id=body.id, name=body.name, timezone=body.timezone, locked_down=False)
     session.add(site)
     session.commit()
-    gateway.reload_policy()
+    gateway.policy_changed()
     return site
 
 
@@ -93,5 +93,5 @@ def update_site(
     if body.timezone is not None:
         site.timezone = body.timezone
     session.commit()
-    gateway.reload_policy()
+    gateway.policy_changed()
     return site

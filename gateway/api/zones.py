@@ -69,5 +69,5 @@ def update_zone(
     if body.anti_passback is not None:
         zone.anti_passback = body.anti_passback
     session.commit()
-    gateway.reload_policy()
+    gateway.policy_changed()
     return zone

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
-from gateway.store import audit, migrations
+from gateway.store import audit, changes, migrations
 
 
 class Store:
@@ -18,7 +18,9 @@ class Store:
 
     def __init__(self, url: str, *, echo: bool = False) -> None:
         self.url = url
-        options: dict[str, Any] = {"echo": echo, "pool_pre_ping": True}
+        # A server's connections can die under us; a SQLite file's cannot, and pinging it
+        # before every transaction costs a statement per batch of events.
+        options: dict[str, Any] = {"echo": echo, "pool_pre_ping": not url.startswith("sqlite")}
         if url.startswith("sqlite"):
             # The API runs in a thread pool and the ingest writer in its own thread.
             options["connect_args"] = {"check_same_thread": False, "timeout": 30}
@@ -27,6 +29,7 @@ class Store:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         audit.watch(self._sessions)
+        changes.watch(self._sessions)
 
     def upgrade(self) -> None:
         """Migrate the schema to the newest revision; safe on every start, and by replicas."""

@@ -357,3 +357,18 @@ class AuditEntry(Base):
         Index("ix_audit_entries_entity", "entity", "entity_id", "at"),
         Index("ix_audit_entries_actor", "actor", "at"),
     )
+
+
+class PolicyChange(Base):
+    """One row of the model changed: what replicas read to update their policy in place.
+
+    Written in the flush that makes the change (``gateway.store.changes``); ``seq`` orders
+    them. ``kind`` is ``member`` or ``badge`` (``key``: its id or UID), ``pass`` or
+    ``structure`` (sites, zones, plans, doors, devices, closures, desks: small, reread whole).
+    """
+
+    __tablename__ = "policy_changes"
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    key: Mapped[str] = mapped_column(String(64), default="")
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now, index=True)

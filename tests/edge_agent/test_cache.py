@@ -14,7 +14,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from edge_agent.cache import AllowlistCache, FailMode, OfflineVerdict
+from edge_agent.cache import AllowlistCache, FailMode, HeldList, OfflineVerdict
 from gateway.access import Policy, Verdict
 from gateway.allowlists import build
 from tests.gateway.test_access import (
@@ -235,7 +235,7 @@ def test_a_damaged_file_is_replaced_by_the_next_list(tmp_path: Path) -> None:
     listed = issue(POLICY, DOOR_CTL, MONDAY_MORNING)
 
     assert cache.update(protocol.encode(listed))
-    assert AllowlistCache(path, KEY).current == listed
+    assert AllowlistCache(path, KEY).current == HeldList.of(listed)
 
 
 def test_a_list_survives_a_restart(tmp_path: Path) -> None:
@@ -245,7 +245,7 @@ def test_a_list_survives_a_restart(tmp_path: Path) -> None:
 
     restarted = AllowlistCache(path, KEY, clock=lambda: MONDAY_MORNING)
 
-    assert restarted.current == listed
+    assert restarted.current == HeldList.of(listed)
     assert not list(path.parent.glob("*.tmp"))
     assert ask(restarted, GRACE).reason is Reason.GRANTED
     # The site's time zone comes back too: 07:00Z is 08:00 in Rome, 06:59Z is 07:59.
@@ -266,8 +266,8 @@ def test_an_older_or_same_version_is_not_taken(tmp_path: Path) -> None:
 
     assert not cache.update(protocol.encode(older))
     assert not cache.update(protocol.encode(newer))
-    assert cache.current == newer
-    assert AllowlistCache(path, KEY).current == newer
+    assert cache.current == HeldList.of(newer)
+    assert AllowlistCache(path, KEY).current == HeldList.of(newer)
 
 
 def test_a_newer_version_is_taken(tmp_path: Path) -> None:
@@ -277,8 +277,8 @@ def test_a_newer_version_is_taken(tmp_path: Path) -> None:
     cache = door_cache(path, older, MONDAY_MORNING)
 
     assert cache.update(protocol.encode(newer))
-    assert cache.current == newer
-    assert AllowlistCache(path, KEY).current == newer
+    assert cache.current == HeldList.of(newer)
+    assert AllowlistCache(path, KEY).current == HeldList.of(newer)
 
 
 def test_a_refused_list_keeps_the_current_one(
@@ -291,7 +291,7 @@ def test_a_refused_list_keeps_the_current_one(
         assert not cache.update(b'{"v": 1, "version": 99999999999999}')
 
     assert cache.rejected == 1
-    assert cache.current == listed
+    assert cache.current == HeldList.of(listed)
     assert "refused" in caplog.text
 
 

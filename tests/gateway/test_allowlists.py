@@ -1,16 +1,25 @@
-"""Allow-lists: what ``build`` gives each door controller, from the space of ``test_access``."""
+"""Allow-lists: what each door controller gets, whole and in updates, from ``test_access``'s space.
+
+A door that takes every message the book sends, in any order of changes, decides offline as a
+door given the list whole for the final model would; and that one decides as ``decide()``
+(tests/edge_agent/test_cache.py).
+"""
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from pathlib import Path
 
-import msgspec
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from gateway.access import ClosureRule, Policy
-from gateway.allowlists import Issued, build
+from edge_agent.cache import AllowlistCache
+from gateway.access import BadgeRule, ClosureRule, MemberRule, Policy, Structure
+from gateway.allowlists import AllowlistBook, Issued, build
+from gateway.store.changes import EVERYTHING, Changes
 from tests.gateway.test_access import (
     ADA,
     ADA_BADGE,
@@ -59,11 +68,11 @@ from tests.gateway.test_access import (
     SEALED,
     VAULT,
     VISIT,
-    build_policy,
     rome,
 )
 from varco import protocol
 from varco.protocol import Allowlist, Channel, Credential, CredentialKind, Interval, Schedule
+from varco.protocol.allowlist import NO_END, NO_START, from_micros, iter_records
 
 TTL = timedelta(hours=24)
 
@@ -75,7 +84,7 @@ def issue(policy: Policy = POLICY, *, issued_at: datetime = MONDAY_MORNING) -> d
 ISSUED = issue()
 
 
-def digest(device: str, credential: Credential) -> str:
+def digest(device: str, credential: Credential) -> bytes:
     return protocol.credential_digest(POLICY.devices[device].allowlist_key, credential)
 
 
@@ -89,6 +98,22 @@ def guest_pass(code: str) -> Credential:
 
 def allowlist(device: str) -> Allowlist:
     return ISSUED[device].allowlist
+
+
+def listed(device: str, door: str, issued: dict[str, Issued] = ISSUED) -> dict[bytes, Schedule]:
+    """Return who the list lets through ``door``, with when: each credential's schedule."""
+    whole = issued[device].allowlist
+    schedules = {}
+    for found, profile, valid_from, valid_until in iter_records(whole.credentials):
+        access = whole.profiles[str(profile)].get(door)
+        if access is not None:
+            schedules[found] = Schedule(
+                windows=access.windows,
+                valid_from=from_micros(valid_from, NO_START),
+                valid_until=from_micros(valid_until, NO_END),
+                closed_on_closures=access.closed_on_closures,
+            )
+    return schedules
 
 
 # -- one list per door controller --------------------------------------------------------------
@@ -181,7 +206,7 @@ def test_who_is_on_a_doors_list(device: str, door: str, badges: set[str], passes
         digest(device, guest_pass(code)) for code in passes
     }
 
-    assert set(allowlist(device).doors[door].credentials) == expected
+    assert set(listed(device, door)) == expected
 
 
 @pytest.mark.parametrize(
@@ -197,8 +222,8 @@ def test_who_is_on_a_doors_list(device: str, door: str, badges: set[str], passes
 )
 def test_who_is_on_no_list(credential: Credential) -> None:
     for device, issued in ISSUED.items():
-        for entry in issued.allowlist.doors.values():
-            assert digest(device, credential) not in entry.credentials
+        records = {found for found, *_ in iter_records(issued.allowlist.credentials)}
+        assert digest(device, credential) not in records
 
 
 @pytest.mark.parametrize(
@@ -213,11 +238,11 @@ def test_who_is_on_no_list(credential: Credential) -> None:
 def test_a_locked_down_door_says_so_and_lists_no_one(
     device: str, door: str, locked_down: bool
 ) -> None:
-    entry = allowlist(device).doors[door]
+    settings = allowlist(device).doors[door]
 
-    assert entry.locked_down is locked_down
-    assert bool(entry.credentials) is not locked_down
-    assert entry.unlock_seconds == POLICY.doors[door].unlock_seconds
+    assert settings.locked_down is locked_down
+    assert bool(listed(device, door)) is not locked_down
+    assert settings.unlock_seconds == POLICY.doors[door].unlock_seconds
 
 
 # -- digests, never UIDs -----------------------------------------------------------------------
@@ -235,8 +260,8 @@ def test_the_payload_holds_no_uid_code_or_name(device: str) -> None:
 
 
 def test_credentials_are_keyed_with_the_devices_own_key() -> None:
-    front = allowlist(DOOR_CTL).doors[FRONT].credentials
-    annex = allowlist(ANNEX_CTL).doors[ANNEX].credentials
+    front = listed(DOOR_CTL, FRONT)
+    annex = listed(ANNEX_CTL, ANNEX)
 
     assert digest(DOOR_CTL, badge(ADA_BADGE)) in front
     assert digest(ANNEX_CTL, badge(ADA_BADGE)) in annex
@@ -247,12 +272,8 @@ def test_credentials_are_keyed_with_the_devices_own_key() -> None:
 # -- schedules ---------------------------------------------------------------------------------
 
 
-def schedule_id(device: str, door: str, credential: Credential) -> str:
-    return allowlist(device).doors[door].credentials[digest(device, credential)]
-
-
 def schedule_of(device: str, door: str, credential: Credential) -> Schedule:
-    return allowlist(device).schedules[schedule_id(device, door, credential)]
+    return listed(device, door)[digest(device, credential)]
 
 
 @pytest.mark.parametrize(
@@ -301,120 +322,36 @@ def test_each_credential_carries_its_schedule(
     assert schedule_of(DOOR_CTL, door, credential) == expected
 
 
-def test_schedules_are_deduplicated() -> None:
-    listed = allowlist(DOOR_CTL)
-    used = {sid for entry in listed.doors.values() for sid in entry.credentials.values()}
-    schedules = [msgspec.json.encode(schedule) for schedule in listed.schedules.values()]
-
-    assert used == set(listed.schedules)
-    assert len(schedules) == len(set(schedules))
-    # Ada's one schedule serves four doors; Grace and Joan share their plan's.
-    ada = {schedule_id(DOOR_CTL, door, badge(ADA_BADGE)) for door in (FRONT, OFFICE, LAB_IN)}
-    assert ada == {schedule_id(DOOR_CTL, LAB_OUT, badge(ADA_BADGE))}
-    assert schedule_id(DOOR_CTL, FRONT, badge(GRACE_BADGE)) == schedule_id(
-        DOOR_CTL, FRONT, badge(JOAN_BADGE)
+def profile_of(device: str, credential: Credential) -> int:
+    (profile,) = (
+        p
+        for found, p, *_ in iter_records(allowlist(device).credentials)
+        if found == digest(device, credential)
     )
-    # Barbara's plan-wide windows serve the lobby and the lab; the offices keep their own.
-    assert schedule_id(DOOR_CTL, FRONT, badge(BARBARA_BADGE)) == schedule_id(
-        DOOR_CTL, LAB_IN, badge(BARBARA_BADGE)
-    )
-    assert schedule_id(DOOR_CTL, FRONT, badge(BARBARA_BADGE)) != schedule_id(
-        DOOR_CTL, OFFICE, badge(BARBARA_BADGE)
-    )
+    return profile
 
 
-# -- versions, expiry, fingerprints -------------------------------------------------------------
+def test_members_of_one_plan_share_its_profile() -> None:
+    # Grace and Joan share their plan's; Ada's plan is another. A credential's record holds a
+    # profile number, not its doors and hours: the list grows by 30 bytes a credential.
+    assert profile_of(DOOR_CTL, badge(GRACE_BADGE)) == profile_of(DOOR_CTL, badge(JOAN_BADGE))
+    assert profile_of(DOOR_CTL, badge(GRACE_BADGE)) != profile_of(DOOR_CTL, badge(ADA_BADGE))
+    profiles = allowlist(DOOR_CTL).profiles
+    assert len(profiles) == len({str(sorted(p.items())) for p in profiles.values()})
+
+
+# -- versions and expiry -----------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
     "ttl", [timedelta(minutes=5), timedelta(hours=24), timedelta(days=7)], ids=str
 )
 def test_a_list_expires_ttl_after_it_is_issued(ttl: timedelta) -> None:
-    listed = build(POLICY, issued_at=MONDAY_MORNING, ttl=ttl)[DOOR_CTL].allowlist
+    whole = build(POLICY, issued_at=MONDAY_MORNING, ttl=ttl)[DOOR_CTL].allowlist
 
-    assert listed.issued_at == MONDAY_MORNING
-    assert listed.expires_at == MONDAY_MORNING + ttl
-    assert listed.version == int(MONDAY_MORNING.timestamp()) * 1000
-
-
-def test_a_later_issue_has_a_higher_version() -> None:
-    later = issue(issued_at=MONDAY_MORNING + timedelta(milliseconds=1))
-
-    assert later[DOOR_CTL].allowlist.version == allowlist(DOOR_CTL).version + 1
-
-
-def test_the_fingerprint_ignores_the_time() -> None:
-    later = issue(issued_at=MONDAY_MORNING + timedelta(hours=5))
-
-    for device, issued in ISSUED.items():
-        assert later[device].fingerprint == issued.fingerprint
-        assert later[device].allowlist.version > issued.allowlist.version
-        assert msgspec.structs.replace(
-            later[device].allowlist, version=0, issued_at=MONDAY_MORNING, expires_at=MONDAY_MORNING
-        ) == msgspec.structs.replace(
-            issued.allowlist, version=0, issued_at=MONDAY_MORNING, expires_at=MONDAY_MORNING
-        )
-
-
-def suspend_grace(policy: Policy) -> Policy:
-    member = dataclasses.replace(policy.members[GRACE], active=False)
-    return dataclasses.replace(policy, members={**policy.members, GRACE: member})
-
-
-def revoke_ada_badge(policy: Policy) -> Policy:
-    rule = dataclasses.replace(policy.badges[ADA_BADGE], active=False)
-    return dataclasses.replace(policy, badges={**policy.badges, ADA_BADGE: rule})
-
-
-def lock_down_front_door(policy: Policy) -> Policy:
-    door = dataclasses.replace(policy.doors[FRONT], locked_down=True)
-    return dataclasses.replace(policy, doors={**policy.doors, FRONT: door})
-
-
-def close_rome_for_a_day(policy: Policy) -> Policy:
-    closure = ClosureRule(ROME_SITE, Interval(starts_at=rome(2026, 4, 6), ends_at=rome(2026, 4, 7)))
-    return dataclasses.replace(policy, closures=(*policy.closures, closure))
-
-
-def revoke_visit(policy: Policy) -> Policy:
-    visit = protocol.pass_code_hash(VISIT)
-    rule = dataclasses.replace(policy.passes[visit], revoked=True)
-    return dataclasses.replace(policy, passes={**policy.passes, visit: rule})
-
-
-def move_ada_to_hot_desk(policy: Policy) -> Policy:
-    member = dataclasses.replace(policy.members[ADA], plan="hot-desk")
-    return dataclasses.replace(policy, members={**policy.members, ADA: member})
-
-
-@pytest.mark.parametrize(
-    "change",
-    [
-        suspend_grace,
-        revoke_ada_badge,
-        lock_down_front_door,
-        close_rome_for_a_day,
-        revoke_visit,
-        move_ada_to_hot_desk,
-    ],
-)
-def test_the_fingerprint_changes_with_the_content(change: Callable[[Policy], Policy]) -> None:
-    changed = issue(change(POLICY))
-
-    assert changed[DOOR_CTL].fingerprint != ISSUED[DOOR_CTL].fingerprint
-    # Milan's list (its site is locked down: no one on it) is untouched by all of these.
-    assert changed[MILAN_CTL].fingerprint == ISSUED[MILAN_CTL].fingerprint
-
-
-def test_a_suspended_member_leaves_every_list() -> None:
-    changed = issue(suspend_grace(POLICY))
-
-    for device, issued in changed.items():
-        for entry in issued.allowlist.doors.values():
-            assert digest(device, badge(GRACE_BADGE)) not in entry.credentials
-
-
-# -- the wire ----------------------------------------------------------------------------------
+    assert whole.issued_at == MONDAY_MORNING
+    assert whole.expires_at == MONDAY_MORNING + ttl
+    assert whole.version == int(MONDAY_MORNING.timestamp()) * 1000
 
 
 @pytest.mark.parametrize("device", sorted(ISSUED))
@@ -425,20 +362,288 @@ def test_a_list_survives_the_wire(device: str) -> None:
     assert protocol.decode(Channel.ALLOWLIST, raw) == allowlist(device)
 
 
-def test_build_is_deterministic() -> None:
-    again = issue(build_policy())
-
-    for device, issued in ISSUED.items():
-        assert protocol.encode(again[device].allowlist) == protocol.encode(issued.allowlist)
-        assert again[device].fingerprint == issued.fingerprint
-
-
-def test_the_fingerprint_ignores_the_order_the_store_returns_rows_in() -> None:
-    reordered = dataclasses.replace(
-        POLICY,
-        badges=dict(reversed(list(POLICY.badges.items()))),
-        passes=dict(reversed(list(POLICY.passes.items()))),
+def test_build_is_deterministic_whatever_order_the_store_returns_rows_in() -> None:
+    reordered = Policy.build(
+        list(reversed(MEMBERS)),
+        list(reversed(BADGES)),
+        list(POLICY.doors.values()),
+        list(POLICY.devices.values()),
+        plans=list(POLICY.plans.values()),
+        zones=list(POLICY.zones.values()),
+        sites=list(POLICY.sites.values()),
+        passes=list(reversed(PASSES)),
+        closures=list(POLICY.closures),
     )
 
     for device, issued in issue(reordered).items():
-        assert issued.fingerprint == ISSUED[device].fingerprint
+        assert protocol.encode(issued.allowlist) == protocol.encode(ISSUED[device].allowlist)
+
+
+def test_fifty_thousand_credentials_fit_one_message() -> None:
+    members = [MemberRule(id=i, name=f"m{i}", active=True, plan="hot-desk") for i in range(50_000)]
+    badges = [BadgeRule(uid=f"{i:08X}", member_id=i, active=True) for i in range(50_000)]
+    big = POLICY.evolve(
+        members={m.id + 10_000: dataclasses.replace(m, id=m.id + 10_000) for m in members},
+        badges={b.uid: dataclasses.replace(b, member_id=b.member_id + 10_000) for b in badges},
+        version=1,
+    )
+
+    whole = issue(big)[ANNEX_CTL].allowlist
+    raw = protocol.encode(whole)
+
+    assert len(whole.credentials) // protocol.RECORD.size >= 50_000
+    assert len(raw) <= protocol.MAX_ALLOWLIST_BYTES
+
+
+# -- changes: in proportion to the change -------------------------------------------------------
+
+LATER = MONDAY_MORNING + timedelta(minutes=1)
+
+
+def sent_book(policy: Policy = POLICY) -> AllowlistBook:
+    """Return a book that has sent every list whole for ``policy``."""
+    book = AllowlistBook(TTL)
+    book.apply(Policy(), policy, EVERYTHING)
+    assert {m.device for m in book.outgoing(MONDAY_MORNING) if m.whole} == set(ISSUED)
+    return book
+
+
+def suspend_grace(policy: Policy) -> tuple[Policy, Changes]:
+    member = dataclasses.replace(policy.members[GRACE], active=False)
+    return policy.evolve(members={GRACE: member}, version=2), Changes(members=frozenset({GRACE}))
+
+
+def revoke_ada_badge(policy: Policy) -> tuple[Policy, Changes]:
+    rule = dataclasses.replace(policy.badges[ADA_BADGE], active=False)
+    changed = policy.evolve(badges={ADA_BADGE: rule}, version=2)
+    return changed, Changes(badges=frozenset({ADA_BADGE}))
+
+
+def move_ada_to_hot_desk(policy: Policy) -> tuple[Policy, Changes]:
+    member = dataclasses.replace(policy.members[ADA], plan="hot-desk")
+    return policy.evolve(members={ADA: member}, version=2), Changes(members=frozenset({ADA}))
+
+
+def revoke_visit(policy: Policy) -> tuple[Policy, Changes]:
+    visit = protocol.pass_code_hash(VISIT)
+    passes = [dataclasses.replace(p, revoked=p.code_hash == visit or p.revoked) for p in PASSES]
+    return policy.evolve(passes=passes, version=2), Changes(passes=True)
+
+
+def restructured(policy: Policy, **parts: object) -> Structure:
+    current = policy.structure
+    fields = {
+        "doors": list(current.doors.values()),
+        "devices": list(current.devices.values()),
+        "plans": list(current.plans.values()),
+        "zones": list(current.zones.values()),
+        "sites": list(current.sites.values()),
+        "closures": list(current.closures),
+        **parts,
+    }
+    return Structure.build(
+        fields["doors"],  # type: ignore[arg-type]
+        fields["devices"],  # type: ignore[arg-type]
+        plans=fields["plans"],  # type: ignore[arg-type]
+        zones=fields["zones"],  # type: ignore[arg-type]
+        sites=fields["sites"],  # type: ignore[arg-type]
+        closures=fields["closures"],  # type: ignore[arg-type]
+        desk_areas=current.desk_areas,
+    )
+
+
+def close_rome_for_a_day(policy: Policy) -> tuple[Policy, Changes]:
+    closure = ClosureRule(ROME_SITE, Interval(starts_at=rome(2026, 4, 6), ends_at=rome(2026, 4, 7)))
+    structure = restructured(policy, closures=[*policy.closures, closure])
+    return policy.evolve(structure=structure, version=2), Changes(structure=True)
+
+
+def lock_down_front_door(policy: Policy) -> tuple[Policy, Changes]:
+    doors = [
+        dataclasses.replace(d, locked_down=d.locked_down or d.id == FRONT)
+        for d in policy.doors.values()
+    ]
+    return policy.evolve(structure=restructured(policy, doors=doors), version=2), Changes(
+        structure=True
+    )
+
+
+CHANGES = [
+    suspend_grace,
+    revoke_ada_badge,
+    move_ada_to_hot_desk,
+    revoke_visit,
+    close_rome_for_a_day,
+    lock_down_front_door,
+]
+
+
+def test_an_unchanged_model_sends_nothing() -> None:
+    book = sent_book()
+
+    book.apply(POLICY, POLICY, Changes())
+
+    assert book.outgoing(LATER) == []
+    assert book.outgoing(MONDAY_MORNING + TTL / 2 - timedelta(seconds=1)) == []
+
+
+def test_a_list_is_sent_whole_again_half_way_to_its_expiry() -> None:
+    book = sent_book()
+
+    again = book.outgoing(MONDAY_MORNING + TTL / 2)
+
+    assert {m.device for m in again} == set(ISSUED)
+    assert all(m.whole for m in again)
+
+
+@pytest.mark.parametrize(
+    ("change", "devices"),
+    [
+        # Grace's plan opens the lobby: the doors of Rome and New York hold her; Milan's
+        # (locked down) does not.
+        pytest.param(suspend_grace, {DOOR_CTL, ANNEX_CTL, NEW_YORK_CTL}, id="suspend-a-member"),
+        pytest.param(revoke_ada_badge, {DOOR_CTL, ANNEX_CTL, NEW_YORK_CTL}, id="revoke-a-badge"),
+        pytest.param(move_ada_to_hot_desk, {DOOR_CTL, ANNEX_CTL, NEW_YORK_CTL}, id="move-plans"),
+        pytest.param(revoke_visit, {DOOR_CTL, ANNEX_CTL}, id="revoke-a-pass"),
+        pytest.param(close_rome_for_a_day, {DOOR_CTL, ANNEX_CTL}, id="close-a-site"),
+    ],
+)
+def test_a_change_sends_a_small_update_to_the_doors_it_concerns(
+    change: Callable[[Policy], tuple[Policy, Changes]], devices: set[str]
+) -> None:
+    book = sent_book()
+    changed, changes = change(POLICY)
+
+    book.apply(POLICY, changed, changes)
+    messages = book.outgoing(LATER)
+
+    assert {m.device for m in messages} == devices
+    assert not any(m.whole for m in messages)
+    # A member's record is 30 bytes; the update is a few hundred, never the list.
+    assert all(len(m.data) < 700 for m in messages), [len(m.data) for m in messages]
+
+
+# -- any sequence of updates: the door decides as one given the final list whole ----------------
+
+DOORS_AT = {device: sorted(issued.allowlist.doors) for device, issued in ISSUED.items()}
+CREDENTIALS = [badge(b.uid) for b in BADGES] + [
+    guest_pass(code) for code in (VISIT, EVENT, REVOKED_VISIT)
+]
+MOMENTS = [MONDAY_MORNING, MONDAY_MORNING + timedelta(days=8, hours=2), rome(2026, 3, 19, 10)]
+
+
+def offline_decisions(cache: AllowlistCache, device: str) -> list[tuple[str, str, str]]:
+    decisions = []
+    for at in MOMENTS:
+        cache.clock = lambda at=at: at  # type: ignore[misc]
+        for door in DOORS_AT[device]:
+            for credential in CREDENTIALS:
+                verdict = cache.decide(door, credential, fail_mode="secure", unlock_seconds=1.0)
+                decisions.append((door, credential.value, verdict.reason.value))
+    return decisions
+
+
+def door_at(folder: Path, device: str) -> AllowlistCache:
+    """Return the cache of ``device``'s door, as it starts from its files in ``folder``."""
+    return AllowlistCache(folder / f"{device}.json", POLICY.devices[device].allowlist_key)
+
+
+def door_given_whole(policy: Policy, device: str, path: Path) -> AllowlistCache:
+    cache = AllowlistCache(path, POLICY.devices[device].allowlist_key)
+    assert cache.update(protocol.encode(issue(policy)[device].allowlist))
+    return cache
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(steps=st.lists(st.sampled_from([*CHANGES, None]), min_size=1, max_size=5))
+def test_after_any_updates_a_door_decides_as_with_the_list_whole(
+    steps: list[Callable[[Policy], tuple[Policy, Changes]] | None],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    folder = tmp_path_factory.mktemp("doors")
+    book = AllowlistBook(TTL)
+    book.apply(Policy(), POLICY, EVERYTHING)
+    doors = {}
+    for device in ISSUED:
+        doors[device] = AllowlistCache(
+            folder / f"{device}.json", POLICY.devices[device].allowlist_key
+        )
+    now = MONDAY_MORNING
+    for message in book.outgoing(now):
+        assert doors[message.device].update(message.data)
+    policy = POLICY
+    for step in steps:
+        now += timedelta(minutes=1)
+        if step is None:  # a door restarts from what it kept on disk
+            doors = {
+                d: AllowlistCache(folder / f"{d}.json", POLICY.devices[d].allowlist_key)
+                for d in doors
+            }
+            continue
+        changed, changes = step(policy)
+        changed = dataclasses.replace(changed, version=policy.version + 1)
+        book.apply(policy, changed, changes)
+        policy = changed
+        for message in book.outgoing(now):
+            assert doors[message.device].update(message.data)
+
+    for device, door in doors.items():
+        fresh = door_given_whole(policy, device, folder / f"{device}-fresh.json")
+        assert offline_decisions(door, device) == offline_decisions(fresh, device)
+
+
+# -- a door that missed an update ---------------------------------------------------------------
+
+
+def test_a_door_that_missed_an_update_asks_and_gets_the_list_whole(tmp_path: Path) -> None:
+    book = sent_book()
+    door = door_given_whole(POLICY, DOOR_CTL, tmp_path / "door.json")
+    gaps: list[str] = []
+    door.on_gap = lambda: gaps.append("gap")
+    first, changes = suspend_grace(POLICY)
+    book.apply(POLICY, first, changes)
+    book.outgoing(LATER)  # lost on the way to this door
+    second, changes = revoke_ada_badge(first)
+    book.apply(first, second, changes)
+    (update,) = [m for m in book.outgoing(LATER + timedelta(seconds=1)) if m.device == DOOR_CTL]
+
+    assert not door.update(update.data)
+    assert gaps == ["gap"]
+    assert door.current is not None
+    # The door's status names the version it holds; the gateway sends the list whole.
+    assert book.resend(DOOR_CTL, door.current.version, LATER + timedelta(seconds=2))
+    (whole,) = [m for m in book.outgoing(LATER + timedelta(seconds=2)) if m.device == DOOR_CTL]
+    assert whole.whole
+    assert door.update(whole.data)
+    fresh = door_given_whole(second, DOOR_CTL, tmp_path / "fresh.json")
+    assert offline_decisions(door, DOOR_CTL) == offline_decisions(fresh, DOOR_CTL)
+
+
+def test_a_door_up_to_date_is_not_sent_the_list_again() -> None:
+    book = sent_book()
+    version = book.controllers[DOOR_CTL].version
+
+    assert not book.resend(DOOR_CTL, version, LATER)
+    assert book.outgoing(LATER) == []
+
+
+def test_updates_that_add_up_to_a_quarter_of_the_list_send_it_whole() -> None:
+    book = sent_book()
+    policy = POLICY
+    kinds = []
+    for step in range(400):
+        member = dataclasses.replace(policy.members[GRACE], active=step % 2 == 1)
+        changed = policy.evolve(members={GRACE: member}, version=policy.version + 1)
+        book.apply(policy, changed, Changes(members=frozenset({GRACE})))
+        policy = changed
+        (message,) = [
+            m for m in book.outgoing(LATER + timedelta(seconds=step)) if m.device == ANNEX_CTL
+        ]
+        kinds.append(message.whole)
+
+    # Mostly updates; now and then the list whole, so that a door connecting later gets a
+    # recent one from the broker.
+    assert any(kinds)
+    assert kinds.count(False) > kinds.count(True)

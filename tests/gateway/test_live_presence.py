@@ -17,16 +17,18 @@ from varco import protocol
 
 ROME = ZoneInfo("Europe/Rome")
 AUCKLAND = ZoneInfo("Pacific/Auckland")
-POLICY = Policy(
-    sites={"rome": SiteRule("rome", ROME), "auckland": SiteRule("auckland", AUCKLAND)},
-    devices={
-        "rome-ctl": DeviceRule("rome-ctl", "rome", b"k" * 32),
-        "akl-ctl": DeviceRule("akl-ctl", "auckland", b"k" * 32),
-    },
-    doors={
-        "rome-door": DoorRule("rome-door", "lobby", "rome-ctl", 3.0),
-        "akl-door": DoorRule("akl-door", "lobby", "akl-ctl", 3.0),
-    },
+POLICY = Policy.build(
+    [],
+    [],
+    [
+        DoorRule("rome-door", "lobby", "rome-ctl", 3.0),
+        DoorRule("akl-door", "lobby", "akl-ctl", 3.0),
+    ],
+    [
+        DeviceRule("rome-ctl", "rome", b"k" * 32),
+        DeviceRule("akl-ctl", "auckland", b"k" * 32),
+    ],
+    sites=[SiteRule("rome", ROME), SiteRule("auckland", AUCKLAND)],
 )
 
 

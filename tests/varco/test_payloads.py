@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
-import hmac
 import json
 from datetime import UTC, datetime, timedelta
 
 import msgspec
 import pytest
 
+from varco import protocol
 from varco.protocol import (
     MODELS,
+    Access,
     Allowlist,
+    AllowlistDelta,
     Channel,
     Command,
     CommandAction,
@@ -21,15 +24,14 @@ from varco.protocol import (
     Decision,
     DeskEvent,
     DeviceState,
-    DoorAllowlist,
     DoorEvent,
+    DoorSettings,
     DoorState,
     OfflineDecision,
     Payload,
     PayloadError,
     PayloadTooLargeError,
     Reason,
-    Schedule,
     Status,
     Tap,
     Window,
@@ -38,14 +40,17 @@ from varco.protocol import (
     encode,
     max_bytes,
     pass_code_hash,
-    pass_digest,
 )
+from varco.protocol.allowlist import NO_END, NO_START, digest_of
 
 TAPPED_AT = datetime(2024, 5, 1, 9, 30, 15, tzinfo=UTC)
 DECIDED_AT = datetime(2024, 5, 1, 9, 30, 15, 120000, tzinfo=UTC)
 STARTED_AT = datetime(2024, 5, 1, 6, 0, tzinfo=UTC)
-# HMAC-SHA256(b"k" * 32, b"badge:04A1B2C3D4"), first 32 hex digits.
-DIGEST = hmac.new(b"k" * 32, b"badge:04A1B2C3D4", hashlib.sha256).hexdigest()[:32]
+# BLAKE2b of b"badge:04A1B2C3D4" keyed with b"k" * 32, 12 bytes long.
+DIGEST = hashlib.blake2b(b"badge:04A1B2C3D4", key=b"k" * 32, digest_size=12).digest()
+# A credential's record, spelled out: digest, profile (uint16), valid from and valid until
+# (int64 microseconds since the epoch; the smallest and the largest mean "no bound").
+RECORD = DIGEST + b"\x00\x00" + b"\x80" + b"\x00" * 7 + b"\x7f" + b"\xff" * 7
 
 GOLDEN: dict[Channel, tuple[Payload, bytes]] = {
     Channel.TAP: (
@@ -124,26 +129,52 @@ GOLDEN: dict[Channel, tuple[Payload, bytes]] = {
             issued_at=STARTED_AT,
             expires_at=STARTED_AT + timedelta(days=1),
             timezone="Europe/Rome",
-            schedules={
-                "s0": Schedule(windows=[Window(days=[0, 1, 2, 3, 4], start="08:00", end="18:00")])
+            doors={"front-door": DoorSettings(unlock_seconds=5.0)},
+            profiles={
+                "0": {
+                    "front-door": Access(
+                        windows=[Window(days=[0, 1, 2, 3, 4], start="08:00", end="18:00")]
+                    )
+                }
             },
-            doors={
-                "front-door": DoorAllowlist(
-                    unlock_seconds=5.0,
-                    credentials={
-                        credential_digest(b"k" * 32, Credential(value="04A1B2C3D4")): "s0",
-                    },
-                )
-            },
+            credentials=RECORD,
         ),
-        b'{"v":1,"version":1714546800000,"issued_at":"2024-05-01T06:00:00Z",'
+        b'{"kind":"full","v":2,"version":1714546800000,"issued_at":"2024-05-01T06:00:00Z",'
         b'"expires_at":"2024-05-02T06:00:00Z","timezone":"Europe/Rome","closures":[],'
-        b'"schedules":{"s0":{"windows":[{"days":[0,1,2,3,4],"start":"08:00","end":"18:00"}],'
-        b'"closed_on_closures":true}},"doors":{"front-door":{"unlock_seconds":5.0,'
-        b'"locked_down":false,"open_windows":[],"open_after_first_entry":false,'
-        b'"credentials":{"' + DIGEST.encode() + b'":"s0"}}}}',
+        b'"doors":{"front-door":{"unlock_seconds":5.0,"locked_down":false,"open_windows":[],'
+        b'"open_after_first_entry":false}},"profiles":{"0":{"front-door":{"windows":'
+        b'[{"days":[0,1,2,3,4],"start":"08:00","end":"18:00"}],"closed_on_closures":true}}},'
+        b'"credentials":"' + base64.b64encode(RECORD) + b'"}',
     ),
 }
+
+# An update to the list above: one credential replaced, one removed, the doors unchanged.
+GOLDEN_DELTA = (
+    AllowlistDelta(
+        since=1714546800000,
+        version=1714546800001,
+        issued_at=STARTED_AT,
+        expires_at=STARTED_AT + timedelta(days=1),
+        credentials=RECORD,
+        removed=b"\x01" * 12,
+    ),
+    b'{"kind":"delta","v":2,"since":1714546800000,"version":1714546800001,'
+    b'"issued_at":"2024-05-01T06:00:00Z","expires_at":"2024-05-02T06:00:00Z","profiles":{},'
+    b'"removed_profiles":[],"credentials":"' + base64.b64encode(RECORD) + b'",'
+    b'"removed":"' + base64.b64encode(b"\x01" * 12) + b'"}',
+)
+
+
+def test_an_allowlist_update_has_its_golden_bytes() -> None:
+    delta, golden = GOLDEN_DELTA
+
+    assert encode(delta) == golden
+    assert decode(Channel.ALLOWLIST, golden) == delta
+
+
+def test_a_record_is_what_the_protocol_packs() -> None:
+    assert protocol.RECORD.pack(DIGEST, 0, NO_START, NO_END) == RECORD
+
 
 EVENT_CHANNELS = [Channel.TAP, Channel.DECISION, Channel.DOOR, Channel.DESK]
 
@@ -187,6 +218,7 @@ def test_digests_are_keyed() -> None:
     badge = Credential(value="04A1B2C3D4")
 
     assert credential_digest(b"k" * 32, badge) == DIGEST
+    assert len(DIGEST) == 12  # 96 bits: a 50,000-credential list fits a message
     assert credential_digest(b"j" * 32, badge) != DIGEST
     assert (
         credential_digest(b"k" * 32, Credential(kind=CredentialKind.PASS, value="04A1B2C3D4"))
@@ -198,11 +230,11 @@ def test_a_pass_digest_is_keyed_over_the_hash_of_its_code() -> None:
     # The gateway keeps only the hash; the door hashes the code it reads, then keys that.
     code = "3F9A0C1B2D4E5F607182"
     code_hash = hashlib.sha256(code.encode()).hexdigest()
-    golden = hmac.new(b"k" * 32, f"pass:{code_hash}".encode(), hashlib.sha256).hexdigest()[:32]
+    golden = hashlib.blake2b(f"pass:{code_hash}".encode(), key=b"k" * 32, digest_size=12).digest()
 
     assert pass_code_hash(code) == code_hash
     assert credential_digest(b"k" * 32, Credential(kind=CredentialKind.PASS, value=code)) == golden
-    assert pass_digest(b"k" * 32, code_hash) == golden
+    assert digest_of(b"k" * 32, CredentialKind.PASS, code_hash) == golden
 
 
 def test_a_credential_is_masked_for_a_log_line() -> None:
@@ -366,9 +398,18 @@ def test_a_credential_that_no_reader_can_read_cannot_be_built() -> None:
         Credential(kind=CredentialKind.PASS, value="a b")
 
 
-@pytest.mark.parametrize("version", [2, 0, "1", None])
+@pytest.mark.parametrize("offset", [1, -1])
 @pytest.mark.parametrize("channel", list(GOLDEN))
-def test_another_schema_version_is_refused(channel: Channel, version: object) -> None:
+def test_another_schema_version_is_refused(channel: Channel, offset: int) -> None:
+    version = json.loads(GOLDEN[channel][1])["v"] + offset
+
+    with pytest.raises(PayloadError, match=r"^v: "):
+        decode(channel, _wire(channel, v=version))
+
+
+@pytest.mark.parametrize("version", ["1", None])
+@pytest.mark.parametrize("channel", list(GOLDEN))
+def test_a_schema_version_is_a_number(channel: Channel, version: object) -> None:
     with pytest.raises(PayloadError, match=r"^v: "):
         decode(channel, _wire(channel, v=version))
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import enum
 import hashlib
-import hmac
 import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, TypeVar
@@ -22,23 +21,13 @@ from typing import Annotated, Any, Literal, TypeVar
 import msgspec
 from msgspec import Meta
 
-from varco.protocol.schedule import Interval, Refusal, Schedule, Window
-from varco.protocol.topics import ID_PATTERN, Channel
+from varco.protocol.schedule import Refusal
+from varco.protocol.topics import ID_PATTERN
 from varco.protocol.validation import FieldError, explain, whole
 
 # One bound for every event payload; status is larger since it carries health figures.
 MAX_EVENT_BYTES = 2048
 MAX_STATUS_BYTES = 4096
-# An allow-list holds a few thousand 32-character digests per door.
-MAX_ALLOWLIST_BYTES = 4 * 1024 * 1024
-MAX_ALLOWLIST_CREDENTIALS = 50_000
-# The brokers' message_size_limit (deploy/mosquitto/*.conf): the largest payload Varco sends,
-# an allow-list, with room for a little growth; anything larger is refused by the broker
-# before it can fill the memory of the broker or of its subscribers.
-BROKER_MESSAGE_SIZE_LIMIT = MAX_ALLOWLIST_BYTES + 256 * 1024
-# And their max_packet_size: that payload with its topic and headers. The broker then drops a
-# client announcing a larger packet as soon as it reads the length, before holding any of it.
-BROKER_MAX_PACKET_SIZE = BROKER_MESSAGE_SIZE_LIMIT + 64 * 1024
 
 EventId = Annotated[
     str, Meta(pattern=whole(r"^[A-Za-z0-9_-]{8,64}$"), examples=["3f1c9a0e5b7d4c2a"])
@@ -153,6 +142,16 @@ class OfflineDecision(_Payload, frozen=True, kw_only=True):
 PASS_QR_PREFIX = "varco-pass:"
 
 
+def pass_code_hash(code: str) -> str:
+    """Return what the gateway keeps of a guest pass's code: its SHA-256, hex.
+
+    A fast hash suffices: codes carry 80 random bits. A door hashes a presented code the same
+    way before it looks it up (``credential_digest``), so the gateway, which never keeps the
+    code, can still list the pass.
+    """
+    return hashlib.sha256(code.encode()).hexdigest()
+
+
 def pass_qr_text(code: str) -> str:
     """Return the text a guest pass's QR code carries."""
     return f"{PASS_QR_PREFIX}{code}"
@@ -235,43 +234,6 @@ class Status(_Payload, frozen=True, kw_only=True):
         _as_float(self, "uptime_seconds")
 
 
-Digest = Annotated[str, Meta(pattern=whole(r"^[0-9a-f]{32}$"))]
-
-
-ScheduleId = Annotated[str, Meta(pattern=whole(r"^[a-z0-9]{1,16}$"))]
-
-
-class DoorAllowlist(_Payload, frozen=True, kw_only=True):
-    unlock_seconds: UnlockSeconds
-    locked_down: bool = False
-    # Office hours: held unlocked in these windows, optionally only after a first grant that day.
-    open_windows: Annotated[list[Window], Meta(max_length=64)] = []
-    open_after_first_entry: bool = False
-    # Each credential's digest and the schedule that says when it opens this door.
-    credentials: Annotated[dict[Digest, ScheduleId], Meta(max_length=MAX_ALLOWLIST_CREDENTIALS)]
-
-    def __post_init__(self) -> None:
-        _as_float(self, "unlock_seconds")
-
-
-class Allowlist(_Payload, frozen=True, kw_only=True):
-    """Who may open a device's doors, for deciding offline (gateway -> edge, retained).
-
-    Credentials are keyed digests (``credential_digest``) with the device's own key, never raw
-    UIDs. ``version`` grows with every issue (milliseconds since the epoch); a door never
-    trusts a list after ``expires_at``.
-    """
-
-    v: Literal[1] = 1
-    version: Count
-    issued_at: AwareDatetime
-    expires_at: AwareDatetime
-    timezone: Annotated[str, Meta(max_length=64, examples=["Europe/Rome"])] = "UTC"
-    closures: Annotated[list[Interval], Meta(max_length=1000)] = []
-    schedules: Annotated[dict[ScheduleId, Schedule], Meta(max_length=10_000)] = {}
-    doors: Annotated[dict[Id, DoorAllowlist], Meta(max_length=64)]
-
-
 class CommandAction(enum.StrEnum):
     UNLOCK = "unlock"  # open the door now, for ``seconds``
     IDENTIFY = "identify"  # blink and beep, to find the device on the wall
@@ -313,52 +275,7 @@ def refusal_reason(refusal: Refusal, kind: CredentialKind) -> Reason:
     return _REFUSALS[kind][refusal]
 
 
-def credential_digest(key: bytes, credential: Credential) -> str:
-    """Return the keyed digest an allow-list holds for ``credential``."""
-    if credential.kind is CredentialKind.PASS:
-        return pass_digest(key, pass_code_hash(credential.value))
-    message = f"{credential.kind.value}:{credential.value}".encode()
-    return hmac.new(key, message, hashlib.sha256).hexdigest()[:32]
-
-
-def pass_code_hash(code: str) -> str:
-    """Return what the gateway keeps of a guest pass's code: its SHA-256, hex.
-
-    A fast hash suffices: codes carry 80 random bits. The door hashes a presented code the
-    same way, so that the gateway, which never keeps the code, can list the pass for it.
-    """
-    return hashlib.sha256(code.encode()).hexdigest()
-
-
-def pass_digest(key: bytes, code_hash: str) -> str:
-    """Return the keyed digest an allow-list holds for the pass whose code hashes to this."""
-    message = f"{CredentialKind.PASS.value}:{code_hash}".encode()
-    return hmac.new(key, message, hashlib.sha256).hexdigest()[:32]
-
-
-Payload = Tap | Decision | DoorEvent | DeskEvent | Status | Allowlist | Command
-
-MODELS: dict[Channel, type[Payload]] = {
-    Channel.TAP: Tap,
-    Channel.DECISION: Decision,
-    Channel.DOOR: DoorEvent,
-    Channel.DESK: DeskEvent,
-    Channel.STATUS: Status,
-    Channel.ALLOWLIST: Allowlist,
-    Channel.COMMAND: Command,
-}
-
-_LIMITS: dict[Channel, int] = {
-    Channel.STATUS: MAX_STATUS_BYTES,
-    Channel.ALLOWLIST: MAX_ALLOWLIST_BYTES,
-}
-
 P = TypeVar("P", bound=msgspec.Struct)
-
-
-def max_bytes(channel: Channel) -> int:
-    """Return the largest payload accepted on ``channel``."""
-    return _LIMITS.get(channel, MAX_EVENT_BYTES)
 
 
 def encode(payload: _Payload) -> bytes:
@@ -372,14 +289,6 @@ def encode(payload: _Payload) -> bytes:
     except msgspec.ValidationError as exc:
         raise PayloadError(f"not sent: {_describe(exc)}") from None
     return data
-
-
-def decode(channel: Channel, raw: bytes) -> Payload:
-    """Parse ``raw`` as the payload of ``channel``; raise ``PayloadError`` with the reason."""
-    model = MODELS.get(channel)
-    if model is None:
-        raise PayloadError(f"no payload model for channel {channel.value!r}")
-    return decode_as(model, raw, limit=max_bytes(channel))
 
 
 def decode_as(model: type[P], raw: bytes, *, limit: int = MAX_EVENT_BYTES) -> P:

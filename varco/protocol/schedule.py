@@ -11,7 +11,7 @@ Local time is the site's wall clock, through ``zoneinfo``: a window "08:00-18:00
 from __future__ import annotations
 
 import enum
-import re
+from collections.abc import Sequence
 from datetime import datetime, tzinfo
 from typing import Annotated
 
@@ -20,7 +20,6 @@ from msgspec import Meta
 
 from varco.protocol.validation import FieldError, whole
 
-_CLOCK = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 CLOCK_PATTERN = r"^([01]\d|2[0-3]):[0-5]\d$"
 
 
@@ -42,12 +41,16 @@ class Refusal(enum.StrEnum):
     OUTSIDE_HOURS = "outside_hours"
 
 
+# Every clock time there is: windows are checked at every tap, and a lookup beats parsing.
+_MINUTES = {f"{m // 60:02d}:{m % 60:02d}": m for m in range(24 * 60)}
+
+
 def minutes(clock: str) -> int:
     """Return the minutes since midnight of an ``HH:MM`` clock time."""
-    match = _CLOCK.fullmatch(clock)
-    if match is None:
+    minute = _MINUTES.get(clock)
+    if minute is None:
         raise ValueError(f"not a clock time HH:MM: {clock!r}")
-    return int(match.group(1)) * 60 + int(match.group(2))
+    return minute
 
 
 class Window(_Rule, frozen=True, kw_only=True):
@@ -94,14 +97,39 @@ class Schedule(_Rule, frozen=True, kw_only=True):
 
     def check(self, at: datetime, zone: tzinfo, closures: list[Interval]) -> Refusal | None:
         """Return why this schedule keeps the door shut at ``at``, or ``None`` if it opens."""
-        if self.valid_from is not None and at < self.valid_from:
-            return Refusal.NOT_YET_VALID
-        if self.valid_until is not None and at >= self.valid_until:
-            return Refusal.EXPIRED
-        if self.closed_on_closures and any(c.starts_at <= at < c.ends_at for c in closures):
-            return Refusal.CLOSED
-        if self.windows:
-            local = at.astimezone(zone)
-            if not any(window.contains(local) for window in self.windows):
-                return Refusal.OUTSIDE_HOURS
-        return None
+        return refusal(
+            at,
+            zone,
+            closures,
+            windows=self.windows,
+            valid_from=self.valid_from,
+            valid_until=self.valid_until,
+            closed_on_closures=self.closed_on_closures,
+        )
+
+
+def refusal(
+    at: datetime,
+    zone: tzinfo,
+    closures: Sequence[Interval],
+    *,
+    windows: Sequence[Window],
+    valid_from: datetime | None,
+    valid_until: datetime | None,
+    closed_on_closures: bool,
+) -> Refusal | None:
+    """Return why a credential with these terms stays shut out at ``at``, or ``None``.
+
+    The one rule the gateway (online) and the doors (offline) both apply.
+    """
+    if valid_from is not None and at < valid_from:
+        return Refusal.NOT_YET_VALID
+    if valid_until is not None and at >= valid_until:
+        return Refusal.EXPIRED
+    if closed_on_closures and any(c.starts_at <= at < c.ends_at for c in closures):
+        return Refusal.CLOSED
+    if windows:
+        local = at.astimezone(zone)
+        if not any(window.contains(local) for window in windows):
+            return Refusal.OUTSIDE_HOURS
+    return None

@@ -1,7 +1,7 @@
 """API tokens expire; tokens issued before get 90 days from this upgrade
 
 Revision ID: 01b7971d2776
-Revises: e39a55b472fe
+Revises: 9dd7dc945805
 Create Date: 2026-12-02 13:06:46.271421
 """
 
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "01b7971d2776"
-down_revision: str | Sequence[str] | None = "e39a55b472fe"
+down_revision: str | Sequence[str] | None = "9dd7dc945805"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
