@@ -193,11 +193,11 @@ class Controller:
         if old != new:
             self.pending_records[self._digest(CredentialKind.BADGE, uid)] = new
 
-    def guest_pass(self, before: Policy, after: Policy, code: str) -> None:
-        """Note the change, if any, of guest pass ``code``'s record."""
-        old, new = self._pass_record(before, code), self._pass_record(after, code)
+    def guest_pass(self, before: Policy, after: Policy, code_hash: str) -> None:
+        """Note the change, if any, of the record of the guest pass with ``code_hash``."""
+        old, new = self._pass_record(before, code_hash), self._pass_record(after, code_hash)
         if old != new:
-            self.pending_records[self._digest(CredentialKind.PASS, code)] = new
+            self.pending_records[self._digest(CredentialKind.PASS, code_hash)] = new
 
     def _digest(self, kind: CredentialKind, value: str) -> bytes:
         return digest_of(self.settings.key, kind, value)
@@ -219,8 +219,8 @@ class Controller:
             micros(member.valid_until, NO_END),
         )
 
-    def _pass_record(self, policy: Policy, code: str) -> bytes | None:
-        guest_pass = policy.passes.get(code)
+    def _pass_record(self, policy: Policy, code_hash: str) -> bytes | None:
+        guest_pass = policy.passes.get(code_hash)
         if guest_pass is None or guest_pass.revoked:
             return None
         doors = frozenset(guest_pass.doors & self.settings.open_doors)
@@ -232,7 +232,7 @@ class Controller:
                 {door: Access() for door in sorted(doors)}
             )
         return RECORD.pack(
-            self._digest(CredentialKind.PASS, code),
+            self._digest(CredentialKind.PASS, code_hash),
             profile_id,
             micros(guest_pass.valid_from, NO_START),
             micros(guest_pass.valid_until, NO_END),
@@ -250,7 +250,7 @@ class Controller:
         """Return the list whole as ``policy`` implies it, at ``version``."""
         settings = self.settings
         records = [self._badge_record(policy, uid) for uid in policy.badges]
-        records += [self._pass_record(policy, code) for code in policy.passes]
+        records += [self._pass_record(policy, code_hash) for code_hash in policy.passes]
         return Allowlist(
             version=version,
             issued_at=issued_at,
@@ -317,8 +317,8 @@ class AllowlistBook:
         for controller in self.controllers.values():
             for uid in uids:
                 controller.badge(before, after, uid)
-            for code in passes:
-                controller.guest_pass(before, after, code)
+            for code_hash in passes:
+                controller.guest_pass(before, after, code_hash)
 
     def _restructure(self, policy: Policy, *, fill_all: bool) -> None:
         doors_of: dict[str, list[DoorRule]] = {}
