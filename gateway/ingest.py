@@ -33,7 +33,6 @@ from varco.protocol import (
     Tap,
     Topic,
     TopicError,
-    UnknownChannelError,
 )
 
 log = logging.getLogger(__name__)
@@ -101,10 +100,11 @@ class Ingest:
                 async with transport.connection(client):
                     self._generation += 1
                     self._client = client
-                    filter_ = protocol.subscription("+")
-                    if self._options.share_group:
-                        filter_ = protocol.shared(self._options.share_group, filter_)
-                    await client.subscribe(filter_, qos=1)
+                    # What devices send, nothing else: not our own decisions and allow-lists.
+                    for filter_ in protocol.gateway_subscriptions():
+                        if self._options.share_group:
+                            filter_ = protocol.shared(self._options.share_group, filter_)
+                        await client.subscribe(filter_, qos=1)
                     log.info("ingest connected to %s:%d", self._broker.host, self._broker.port)
                     self.connected.set()
                     for callback in self.on_connect:
@@ -129,14 +129,8 @@ class Ingest:
         self.counters["received"] += 1
         try:
             topic = protocol.parse(topic_name)
-        except UnknownChannelError as exc:
-            return self._reject("unknown_channel", topic_name, exc, ack)
         except TopicError as exc:
             return self._reject("bad_topic", topic_name, exc, ack)
-        if topic.channel in protocol.GATEWAY_TO_EDGE:
-            # Our own decisions and allow-lists, echoed by the wildcard subscription.
-            self.counters["own_echo"] += 1
-            return ack(False)
         try:
             payload = protocol.decode(topic.channel, raw)
         except PayloadTooLargeError as exc:

@@ -108,7 +108,7 @@ def create_device(
     provisioner = Provisioner.from_settings(settings)
     credentials: Credentials | None = None
     if provisioner is not None:
-        credentials = new_credentials(body.id)
+        credentials = new_credentials(body.id, body.site)
         _at_broker(provisioner.provision, credentials)
     device = Device(
         id=body.id,
