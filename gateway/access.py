@@ -128,6 +128,8 @@ class Policy:
     passes: Mapping[str, PassRule] = field(default_factory=_frozen)
     closures: tuple[ClosureRule, ...] = ()
     desk_areas: Mapping[str, str] = field(default_factory=_frozen)  # desk -> its zone
+    # desk -> the device whose sensor reports it (None: not said yet, any device may)
+    desk_devices: Mapping[str, str | None] = field(default_factory=_frozen)
     version: int = 0
 
     @classmethod
@@ -144,6 +146,7 @@ class Policy:
         passes: list[PassRule] | None = None,
         closures: list[ClosureRule] | None = None,
         desk_areas: Mapping[str, str] | None = None,
+        desk_devices: Mapping[str, str | None] | None = None,
         version: int = 0,
     ) -> Policy:
         """Index rule lists into a snapshot."""
@@ -158,6 +161,7 @@ class Policy:
             passes=_frozen({p.code: p for p in passes or []}),
             closures=tuple(closures or ()),
             desk_areas=_frozen(desk_areas),
+            desk_devices=_frozen(desk_devices),
             version=version,
         )
 

@@ -86,8 +86,11 @@ def mosquitto_config(directory: Path, port: int, *, extra: str = "") -> Path:
                 f"listener {port} 127.0.0.1",
                 "allow_anonymous true",
                 "set_tcp_nodelay true",
-                # As in production: sessions and queued messages survive a broker restart.
+                # As in production: sessions and queued messages survive a broker restart, and
+                # the gateway's in-flight window and queue are wider than a device's flood.
                 "persistence true",
+                "max_inflight_messages 1000",
+                "max_queued_messages 100000",
                 f"persistence_location {directory}/",
                 f"log_dest file {log}",
                 "log_type error",

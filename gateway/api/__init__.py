@@ -33,7 +33,8 @@ DESCRIPTION = """
 Manage a coworking space: sites (and their time zones), zones, plans with their opening hours,
 members and their badges, guest passes, holidays and closures, doors and the devices that drive
 them; lock down a door, a zone or a site, open a door from afar, read the access log, the audit
-log and the event records set aside, and report usage (hours present, desk hours, utilisation) for cost sharing and billing.
+log and the event records set aside, and report usage (hours present, desk hours, utilisation)
+for cost sharing and billing.
 
 Every endpoint but `/healthz` needs `Authorization: Bearer <token>`. Roles: **admin** changes
 anything; **operator** reads, locks down and unlocks doors; **viewer** reads. Create the first

@@ -131,6 +131,7 @@ def create_device(
                 status.HTTP_409_CONFLICT, f"device {body.id!r} already exists"
             ) from exc
         raise
+    gateway.reload_policy()  # the gateway refuses messages from devices it does not know
     config = render_config(
         device_id=device.id,
         site=device.site,

@@ -260,6 +260,8 @@ class Desk(Base):
     name: Mapped[str] = mapped_column(String(120))
     zone_id: Mapped[str] = mapped_column(ForeignKey("zones.id", ondelete="CASCADE"))
     kind: Mapped[str] = mapped_column(String(8), default="desk")  # "desk" or "room"
+    # The desk node whose sensor reports it: the only device the gateway believes about it.
+    device_id: Mapped[str | None] = mapped_column(ForeignKey("devices.id", ondelete="SET NULL"))
 
 
 class AccessEvent(Base):

@@ -125,6 +125,7 @@ def load_policy(session: Session, version: int = 0) -> Policy:
         for p in session.scalars(select(GuestPass))
     ]
     sites = {s.id: s for s in session.scalars(select(Site))}
+    desks = list(session.scalars(select(Desk)))
     for site in sorted({d.site for d in devices} - set(sites)):
         log.warning("site %r has no time zone set (POST /sites); its hours are read in UTC", site)
     return Policy.build(
@@ -146,6 +147,7 @@ def load_policy(session: Session, version: int = 0) -> Policy:
             ClosureRule(site=c.site_id, interval=Interval(starts_at=c.starts_at, ends_at=c.ends_at))
             for c in session.scalars(select(Closure))
         ],
-        desk_areas={d.id: d.zone_id for d in session.scalars(select(Desk))},
+        desk_areas={d.id: d.zone_id for d in desks},
+        desk_devices={d.id: d.device_id for d in desks},
         version=version,
     )

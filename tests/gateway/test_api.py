@@ -655,6 +655,23 @@ def test_a_member_patch_to_an_unknown_plan_changes_nothing(
     assert answer(client.get(f"/members/{space.ada}", headers=admin)) == before
 
 
+def test_a_desk_names_the_device_that_reports_it_and_no_unknown_one(
+    client: TestClient, admin: Headers, gateway: Gateway
+) -> None:
+    desk = {"id": "desk-9", "name": "Desk 9", "zone": "lobby"}
+
+    created = answer(
+        client.post("/desks", json={**desk, "device": DOOR_DEVICE}, headers=admin), 201
+    )
+    unknown = client.post(
+        "/desks", json={**desk, "id": "desk-8", "device": "nobody-1"}, headers=admin
+    )
+
+    assert created["device_id"] == DOOR_DEVICE
+    assert gateway.policy().desk_devices["desk-9"] == DOOR_DEVICE
+    assert (unknown.status_code, reason(unknown)) == (422, "body.device: no device 'nobody-1'")
+
+
 def test_a_door_cannot_be_driven_by_a_desk_node(client: TestClient, admin: Headers) -> None:
     desk_node = {"id": "desk-node-1", "site": SITE, "kind": "desk_node"}
     answer(client.post("/devices", json=desk_node, headers=admin), 201)
