@@ -180,6 +180,9 @@ class Ingest:
             self.counters[f"replaced_{refusal}"] += 1
             self._refusals.refused(topic.device, refusal, str(topic), "tap time replaced")
             payload = msgspec.structs.replace(payload, at=protocol.utcnow())
+        trespass = self._trespass(topic, payload)
+        if trespass is not None:
+            return self._refuse(topic, *trespass, ack)
         self.counters[f"accepted_{topic.channel.value}"] += 1
         tracked = self._tracked(topic.device, ack)
         try:
@@ -195,6 +198,28 @@ class Ingest:
                 getattr(payload, "event_id", None),
             )
             tracked(False)
+        return None
+
+    def _trespass(self, topic: Topic, payload: Payload) -> tuple[str, str] | None:
+        """Return why a device may not say this (reason, detail), or ``None`` if it may."""
+        policy = self._policy()
+        if isinstance(payload, Tap | DoorEvent):
+            door = policy.doors.get(payload.door)
+            if isinstance(payload, Tap) and payload.offline is None:
+                # Online, another device's door is answered unknown_door by decide().
+                if not self._taps.take(topic.device):
+                    # Faster than any reader is tapped: unanswered, the door decides offline.
+                    return "tap_rate", "more taps than its doors' readers can read"
+            elif door is None or door.device != topic.device:
+                # Recorded, it would be an entry at another device's door, or change its state.
+                return "not_its_door", f"door {payload.door!r} is not this device's"
+        elif isinstance(payload, DeskEvent):
+            if payload.desk not in policy.desk_areas:
+                # Made-up desks would grow the live page without end.
+                return "unknown_desk", f"no desk {payload.desk!r} is registered"
+            owner = policy.desk_devices.get(payload.desk)
+            if owner is not None and owner != topic.device:
+                return "not_its_desk", f"desk {payload.desk!r} is {owner!r}'s"
         return None
 
     def _refuse(self, topic: Topic, why: str, detail: object, ack: Ack) -> None:
@@ -232,10 +257,6 @@ class Ingest:
     def _on_tap(self, topic: Topic, tap: Tap, ack: Ack) -> None:
         if tap.offline is not None:
             self._on_offline_tap(topic, tap, ack)
-            return
-        if not self._taps.take(topic.device):
-            # Faster than any reader is tapped: unanswered, the door decides offline.
-            self._refuse(topic, "tap_rate", "more taps than a door's readers can read", ack)
             return
         decision = self._recent.get(tap.event_id)
         if decision is None:
@@ -315,13 +336,7 @@ class Ingest:
         # The door already acted; record what it did, and who it was, without deciding again.
         offline = tap.offline
         assert offline is not None
-        policy = self._policy()
-        door = policy.doors.get(tap.door)
-        if door is None or door.device != topic.device:
-            # Recorded, it would be an entry at another device's door (and anti-passback's).
-            self._refuse(topic, "not_its_door", f"door {tap.door!r} is not this device's", ack)
-            return
-        badge = policy.badges.get(tap.credential.value)
+        badge = self._policy().badges.get(tap.credential.value)
         self.counters["offline_tap"] += 1
         self._notify(topic, tap)
         row = {
@@ -345,10 +360,6 @@ class Ingest:
         self._writer.submit(Record("access", row, ack))
 
     def _on_door(self, topic: Topic, event: DoorEvent, ack: Ack) -> None:
-        door = self._policy().doors.get(event.door)
-        if door is None or door.device != topic.device:
-            self._refuse(topic, "not_its_door", f"door {event.door!r} is not this device's", ack)
-            return
         # Ordered by the device's time, but never after now: a clock ahead must not pin a state.
         self._occupancy.apply_door(_until_now(event))
         self._notify(topic, event)
@@ -363,15 +374,6 @@ class Ingest:
         self._writer.submit(Record("door", row, ack))
 
     def _on_desk(self, topic: Topic, event: DeskEvent, ack: Ack) -> None:
-        policy = self._policy()
-        if event.desk not in policy.desk_areas:
-            # Made-up desks would grow the live page without end.
-            self._refuse(topic, "unknown_desk", f"no desk {event.desk!r} is registered", ack)
-            return
-        owner = policy.desk_devices.get(event.desk)
-        if owner is not None and owner != topic.device:
-            self._refuse(topic, "not_its_desk", f"desk {event.desk!r} is {owner!r}'s", ack)
-            return
         self._occupancy.apply_desk(_until_now(event))
         self._notify(topic, event)
         row = {
