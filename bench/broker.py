@@ -1,4 +1,5 @@
-"""A private mosquitto for one benchmark run: a free port, a temporary folder, no persistence.
+"""A private mosquitto for one benchmark run: a free port, a temporary folder, no persistence,
+the in-flight window and queue of the shipped configurations.
 
 ``set_tcp_nodelay true`` as in production; ``nodelay=False`` leaves Nagle's algorithm on the
 broker's sockets, to show what that costs.
@@ -53,6 +54,9 @@ def write_config(directory: Path, port: int, *, nodelay: bool = True) -> Path:
         "persistence false",
         f"message_size_limit {BROKER_MESSAGE_SIZE_LIMIT}",
         f"max_packet_size {BROKER_MAX_PACKET_SIZE}",
+        # As deploy/mosquitto/*.conf: a window and a queue a flood cannot fill.
+        "max_inflight_messages 1000",
+        "max_queued_messages 100000",
         f"log_dest file {directory / 'mosquitto.log'}",
         "log_type error",
         "log_type warning",

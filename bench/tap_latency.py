@@ -347,6 +347,8 @@ async def running_door(broker: Broker, workdir: Path, key: str) -> AsyncIterator
         mqtt_port=broker.port,
         gateway_id="gateway-bench",
         policy_refresh_seconds=3600,
+        # One door tapped back to back, faster than any reader: not a flood to refuse.
+        device_tap_rate=1e6,
     )
     config = EdgeConfig(
         device_id=DEVICE,

@@ -129,6 +129,8 @@ class Structure:
     sites: Mapping[str, SiteRule] = field(default_factory=_frozen)
     closures: tuple[ClosureRule, ...] = ()
     desk_areas: Mapping[str, str] = field(default_factory=_frozen)  # desk -> its zone
+    # desk -> the device whose sensor reports it (None: not said yet, any device may)
+    desk_devices: Mapping[str, str | None] = field(default_factory=_frozen)
     # Derived once per change of structure, so that a tap only looks things up.
     door_views: Mapping[str, DoorView] = field(default_factory=_frozen)
 
@@ -143,6 +145,7 @@ class Structure:
         sites: Iterable[SiteRule] = (),
         closures: Iterable[ClosureRule] = (),
         desk_areas: Mapping[str, str] | None = None,
+        desk_devices: Mapping[str, str | None] | None = None,
     ) -> Structure:
         """Index rule lists, and work out what each door needs at a tap."""
         structure = cls(
@@ -153,6 +156,7 @@ class Structure:
             sites=_frozen({s.id: s for s in sites}),
             closures=tuple(closures),
             desk_areas=_frozen(desk_areas),
+            desk_devices=_frozen(desk_devices),
         )
         views = {door.id: structure._view(door) for door in structure.doors.values()}
         object.__setattr__(structure, "door_views", _frozen(views))
@@ -225,6 +229,7 @@ class Policy:
         passes: list[PassRule] | None = None,
         closures: list[ClosureRule] | None = None,
         desk_areas: Mapping[str, str] | None = None,
+        desk_devices: Mapping[str, str | None] | None = None,
         version: int = 0,
     ) -> Policy:
         """Index rule lists into a snapshot."""
@@ -241,6 +246,7 @@ class Policy:
                 sites=sites or (),
                 closures=closures or (),
                 desk_areas=desk_areas,
+                desk_devices=desk_devices,
             ),
             version=version,
         )
@@ -313,6 +319,10 @@ class Policy:
     @property
     def desk_areas(self) -> Mapping[str, str]:
         return self.structure.desk_areas
+
+    @property
+    def desk_devices(self) -> Mapping[str, str | None]:
+        return self.structure.desk_devices
 
     def site_of(self, door: DoorRule) -> SiteRule:
         """Return the site a door is at (through its device); UTC if unknown."""

@@ -3,6 +3,13 @@
 Messages are acknowledged (manual PUBACK) only once what they carry is committed to SQL, so
 a gateway that dies mid-way gets them again from the broker; handlers are idempotent by event
 id, so a redelivery is recorded once.
+
+A device speaks only for itself: a message is refused (logged at a bounded rate, counted as
+``rejected_<reason>``, acknowledged) when its device is not registered, when it names another
+site than the device's, a door or desk that is not the device's, a time the gateway cannot
+believe (``gateway.admission``), when it is a retained event, or when the device already has
+too many messages waiting for their commit or taps faster than any reader (fairness: one
+device's flood must not hold the broker's in-flight window that every door's answer needs).
 """
 
 from __future__ import annotations
@@ -13,11 +20,21 @@ from collections import Counter, OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import aiomqtt
+import msgspec
+import paho.mqtt.client as mqtt
 
 from gateway.access import Policy, decide
+from gateway.admission import (
+    MAX_PENDING_PER_DEVICE,
+    TAP_RATE_PER_SECOND,
+    RefusalLog,
+    TokenBucket,
+    no_later_than,
+    time_refusal,
+)
 from gateway.occupancy import Occupancy
 from gateway.store.records import logged_credential
 from gateway.store.writer import EventWriter, Record
@@ -34,7 +51,6 @@ from varco.protocol import (
     Tap,
     Topic,
     TopicError,
-    UnknownChannelError,
 )
 
 log = logging.getLogger(__name__)
@@ -51,6 +67,7 @@ class IngestOptions:
     client_id: str = "gateway-1"
     share_group: str | None = "varco-gateways"
     reconnect_max_seconds: float = 10.0
+    tap_rate: float = TAP_RATE_PER_SECOND  # online taps a second per device
 
 
 class Ingest:
@@ -72,7 +89,6 @@ class Ingest:
         self._client: aiomqtt.Client | None = None
         self._generation = 0
         self._recent: OrderedDict[str, Decision] = OrderedDict()
-        self._tasks: set[asyncio.Task[None]] = set()
         self.connected = asyncio.Event()
         self.counters: Counter[str] = Counter()
         self.observers: list[Observer] = []
@@ -81,6 +97,10 @@ class Ingest:
         self.access_observers: list[Callable[[dict[str, Any]], None]] = []
         self.inside: dict[int, str] = {}
         self._inside_at: dict[int, datetime] = {}
+        # Per device: messages handled and not yet acknowledged; online taps it may still send.
+        self._pending: Counter[str] = Counter()
+        self._taps = TokenBucket(self._options.tap_rate)
+        self._refusals = RefusalLog(log)
         # Built once; each message is then a lookup (unknown channels never reach here).
         self._handlers: dict[Channel, Callable[[Topic, Any, Ack], None]] = {
             Channel.TAP: self._on_tap,
@@ -102,10 +122,11 @@ class Ingest:
                 async with transport.connection(client):
                     self._generation += 1
                     self._client = client
-                    filter_ = protocol.subscription("+")
-                    if self._options.share_group:
-                        filter_ = protocol.shared(self._options.share_group, filter_)
-                    await client.subscribe(filter_, qos=1)
+                    # What devices send, nothing else: not our own decisions and allow-lists.
+                    for filter_ in protocol.gateway_subscriptions():
+                        if self._options.share_group:
+                            filter_ = protocol.shared(self._options.share_group, filter_)
+                        await client.subscribe(filter_, qos=1)
                     log.info("ingest connected to %s:%d", self._broker.host, self._broker.port)
                     self.connected.set()
                     for callback in self.on_connect:
@@ -116,6 +137,7 @@ class Ingest:
                             message.topic.value,
                             _as_bytes(message.payload),
                             self._acker(message.mid, message.qos),
+                            retained=message.retain,
                         )
             except aiomqtt.MqttError as exc:
                 log.warning("broker connection lost (%s); retrying in %.1fs", exc, backoff)
@@ -125,42 +147,106 @@ class Ingest:
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, self._options.reconnect_max_seconds)
 
-    def handle(self, topic_name: str, raw: bytes, ack: Ack) -> None:
-        """Parse, validate and dispatch one message; bad input is logged, counted and acked."""
+    def handle(self, topic_name: str, raw: bytes, ack: Ack, *, retained: bool = False) -> None:
+        """Check, parse and dispatch one message; what is refused is logged, counted and acked."""
         self.counters["received"] += 1
         try:
             topic = protocol.parse(topic_name)
-        except UnknownChannelError as exc:
-            return self._reject("unknown_channel", topic_name, exc, ack)
         except TopicError as exc:
-            return self._reject("bad_topic", topic_name, exc, ack)
-        if topic.channel in protocol.GATEWAY_TO_EDGE:
-            # Our own decisions and allow-lists, echoed by the wildcard subscription.
-            self.counters["own_echo"] += 1
-            return ack(False)
+            return self._reject("?", topic_name[:200], "bad_topic", exc, ack)
+        # Cheap checks first, before the payload is even decoded: a flood costs little.
+        device = self._policy().devices.get(topic.device)
+        if device is None:
+            return self._refuse(topic, "unknown_device", "no such device is registered", ack)
+        if device.site != topic.site:
+            why = f"device {topic.device!r} is registered at site {device.site!r}"
+            return self._refuse(topic, "wrong_site", why, ack)
+        if retained and topic.channel is not Channel.STATUS:
+            # Stored by the broker, it would be handled again after every restart.
+            return self._refuse(topic, "retained", "events must not be retained", ack)
+        if self._pending[topic.device] >= MAX_PENDING_PER_DEVICE:
+            why = f"{MAX_PENDING_PER_DEVICE} of its messages are still being committed"
+            return self._refuse(topic, "over_budget", why, ack)
         try:
             payload = protocol.decode(topic.channel, raw)
         except PayloadTooLargeError as exc:
-            return self._reject("too_large", topic_name, exc, ack)
+            return self._refuse(topic, "too_large", exc, ack)
         except PayloadError as exc:
-            return self._reject("invalid_payload", topic_name, exc, ack)
+            return self._refuse(topic, "invalid_payload", exc, ack)
+        refusal = time_refusal(payload, protocol.utcnow())
+        if refusal is not None:
+            if not isinstance(payload, Tap) or payload.offline is not None:
+                return self._refuse(topic, refusal, "a time the gateway cannot believe", ack)
+            # A member is at the door: answer, and record the tap at the gateway's time.
+            self.counters[f"replaced_{refusal}"] += 1
+            self._refusals.refused(topic.device, refusal, str(topic), "tap time replaced")
+            payload = msgspec.structs.replace(payload, at=protocol.utcnow())
+        trespass = self._trespass(topic, payload)
+        if trespass is not None:
+            return self._refuse(topic, *trespass, ack)
         self.counters[f"accepted_{topic.channel.value}"] += 1
+        tracked = self._tracked(topic.device, ack)
         try:
-            self._handlers[topic.channel](topic, payload, ack)
+            self._handlers[topic.channel](topic, payload, tracked)
         except Exception:
-            # A fault of ours, not of the message: say so loudly, with the message itself, and
-            # go on with the next one rather than stop taking any (it is acknowledged, not lost:
-            # the log holds it).
+            # A fault of ours, not of the message: say so loudly, and go on with the next one
+            # rather than stop taking any. The payload is not logged: it may carry a badge UID.
             self.counters["handler_errors"] += 1
-            log.exception("could not handle %s on %r: %r", topic.channel.value, topic_name, raw)
-            ack(False)
+            log.exception(
+                "could not handle %s on %r (event %s)",
+                topic.channel.value,
+                topic_name,
+                getattr(payload, "event_id", None),
+            )
+            tracked(False)
         return None
 
-    def _reject(self, why: str, topic_name: str, exc: Exception, ack: Ack) -> None:
+    def _trespass(self, topic: Topic, payload: Payload) -> tuple[str, str] | None:
+        """Return why a device may not say this (reason, detail), or ``None`` if it may."""
+        policy = self._policy()
+        if isinstance(payload, Tap | DoorEvent):
+            door = policy.doors.get(payload.door)
+            if isinstance(payload, Tap) and payload.offline is None:
+                # Online, another device's door is answered unknown_door by decide().
+                if not self._taps.take(topic.device):
+                    # Faster than any reader is tapped: unanswered, the door decides offline.
+                    return "tap_rate", "more taps than its doors' readers can read"
+            elif door is None or door.device != topic.device:
+                # Recorded, it would be an entry at another device's door, or change its state.
+                return "not_its_door", f"door {payload.door!r} is not this device's"
+        elif isinstance(payload, DeskEvent):
+            if payload.desk not in policy.desk_areas:
+                # Made-up desks would grow the live page without end.
+                return "unknown_desk", f"no desk {payload.desk!r} is registered"
+            owner = policy.desk_devices.get(payload.desk)
+            if owner is not None and owner != topic.device:
+                return "not_its_desk", f"desk {payload.desk!r} is {owner!r}'s"
+        return None
+
+    def _refuse(self, topic: Topic, why: str, detail: object, ack: Ack) -> None:
+        self._reject(topic.device, str(topic), why, detail, ack)
+
+    def _reject(self, device: str, where: str, why: str, detail: object, ack: Ack) -> None:
         self.counters[f"rejected_{why}"] += 1
-        log.warning("rejected message on %r: %s: %s", topic_name[:200], why, exc)
+        self._refusals.refused(device, why, repr(where), detail)
         # Acknowledged on purpose: redelivering a bad message would only fail again.
         ack(False)
+
+    def _tracked(self, device: str, ack: Ack) -> Ack:
+        """Count ``device``'s message as pending until ``ack`` is called (once)."""
+        self._pending[device] += 1
+        done = False
+
+        def settled(is_new: bool) -> None:
+            nonlocal done
+            if not done:
+                done = True
+                self._pending[device] -= 1
+                if self._pending[device] <= 0:
+                    del self._pending[device]
+            ack(is_new)
+
+        return settled
 
     async def publish(self, topic_name: str, data: bytes, *, retain: bool = False) -> None:
         """Publish at QoS 1 on the ingest connection; raise ``aiomqtt.MqttError`` if down."""
@@ -270,12 +356,13 @@ class Ingest:
             "decided_at": tap.at,
         }
         if offline.granted and badge is not None:  # the door let them through
-            self.passed(tap.door, badge.member_id, tap.at)
+            self.passed(tap.door, badge.member_id, no_later_than(tap.at, protocol.utcnow()))
         self._observe_access(row)
         self._writer.submit(Record("access", row, ack))
 
     def _on_door(self, topic: Topic, event: DoorEvent, ack: Ack) -> None:
-        self._occupancy.apply_door(event)
+        # Ordered by the device's time, but never after now: a clock ahead must not pin a state.
+        self._occupancy.apply_door(_until_now(event))
         self._notify(topic, event)
         row = {
             "event_id": event.event_id,
@@ -288,7 +375,7 @@ class Ingest:
         self._writer.submit(Record("door", row, ack))
 
     def _on_desk(self, topic: Topic, event: DeskEvent, ack: Ack) -> None:
-        self._occupancy.apply_desk(event)
+        self._occupancy.apply_desk(_until_now(event))
         self._notify(topic, event)
         row = {
             "event_id": event.event_id,
@@ -338,17 +425,16 @@ class Ingest:
         if client is None:
             log.warning("not connected: decision for %s not sent", payload.event_id)
             return
-        task = asyncio.create_task(self._send(client, topic_name, protocol.encode(payload)))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _send(self, client: aiomqtt.Client, topic_name: str, data: bytes) -> None:
-        try:
-            await client.publish(topic_name, data, qos=1)
-        except aiomqtt.MqttError as exc:
-            # The door then decides from its allow-list; the tap itself is still recorded.
+        # Straight through paho, on this thread, and onto the socket now: the answer does not
+        # wait for another turn of the loop, and nothing here needs its PUBACK (a door that
+        # does not get it decides from its allow-list; the tap is still recorded).
+        paho = client._client
+        info = paho.publish(topic_name, protocol.encode(payload), qos=1)
+        if info.rc != mqtt.MQTT_ERR_SUCCESS:
             self.counters["decision_not_sent"] += 1
-            log.warning("decision on %s not sent: %s", topic_name, exc)
+            log.warning("decision on %s not sent: %s", topic_name, mqtt.error_string(info.rc))
+            return
+        paho.loop_write()
 
     def _acker(self, mid: int, qos: int) -> Ack:
         generation = self._generation
@@ -362,6 +448,14 @@ class Ingest:
             client._client.ack(mid, qos)
 
         return ack
+
+
+E = TypeVar("E", DoorEvent, DeskEvent)
+
+
+def _until_now(event: E) -> E:
+    now = protocol.utcnow()
+    return event if event.at <= now else msgspec.structs.replace(event, at=now)
 
 
 def _as_bytes(payload: object) -> bytes:

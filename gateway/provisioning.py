@@ -57,6 +57,7 @@ class Credentials:
 
     username: str
     password: str = field(repr=False)
+    site: str = field(kw_only=True)  # the one site the device may speak for
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,9 +73,9 @@ class Answer:
         return self.error is None
 
 
-def new_credentials(device: str) -> Credentials:
-    """Make broker credentials for ``device``: its id and 192 random bits."""
-    return Credentials(username=device, password=secrets.token_urlsafe(24))
+def new_credentials(device: str, site: str) -> Credentials:
+    """Make broker credentials for ``device`` at ``site``: its id and 192 random bits."""
+    return Credentials(username=device, password=secrets.token_urlsafe(24), site=site)
 
 
 def hash_password(password: str) -> str:
@@ -113,9 +114,10 @@ def role_name(device: str) -> str:
     return f"{ROLE_PREFIX}{device}"
 
 
-def device_acls(device: str) -> list[dict[str, Any]]:
-    """Build the dynsec ACLs of ``device``: publish and subscribe on its own topics only."""
-    grants = device_grants(device)
+def device_acls(device: str, site: str) -> list[dict[str, Any]]:
+    """Build the dynsec ACLs of ``device``: publish and subscribe on its own topics only,
+    under its own ``site``."""
+    grants = device_grants(device, site)
     send = [("publishClientSend", topic) for topic in grants.publish]
     receive = [("subscribePattern", topic) for topic in grants.subscribe]
     return [{"acltype": kind, "topic": topic, "allow": True} for kind, topic in send + receive]
@@ -272,7 +274,7 @@ class Provisioner:
                     "command": "createRole",
                     "rolename": role,
                     "textname": f"Varco device {device}: its own topics only",
-                    "acls": device_acls(device),
+                    "acls": device_acls(device, credentials.site),
                 },
                 {
                     "command": "createClient",

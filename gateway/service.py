@@ -74,7 +74,11 @@ class Gateway:
                 self.writer,
                 self.policy,
                 self.occupancy,
-                IngestOptions(client_id=settings.gateway_id, share_group=settings.share_group),
+                IngestOptions(
+                    client_id=settings.gateway_id,
+                    share_group=settings.share_group,
+                    tap_rate=settings.device_tap_rate,
+                ),
             )
         self.allowlists: AllowlistPublisher | None = None
         if self.ingest is not None:

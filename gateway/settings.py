@@ -77,6 +77,15 @@ class Settings(BaseSettings):
             " then only the changed rows."
         ),
     )
+    device_tap_rate: float = Field(
+        default=50.0,
+        gt=0,
+        description=(
+            "Online taps a second one device may ask the gateway to decide (and as many at "
+            "once); beyond, its taps are refused unanswered (counted as rejected_tap_rate) and "
+            "its doors decide offline. A reader is tapped once a second at most."
+        ),
+    )
 
     allowlist_ttl_seconds: float = Field(
         default=86_400.0,

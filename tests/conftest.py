@@ -90,8 +90,11 @@ def mosquitto_config(directory: Path, port: int, *, extra: str = "") -> Path:
                 "set_tcp_nodelay true",
                 f"message_size_limit {BROKER_MESSAGE_SIZE_LIMIT}",
                 f"max_packet_size {BROKER_MAX_PACKET_SIZE}",
-                # As in production: sessions and queued messages survive a broker restart.
+                # As in production: sessions and queued messages survive a broker restart, and
+                # the gateway's in-flight window and queue are wider than a device's flood.
                 "persistence true",
+                "max_inflight_messages 1000",
+                "max_queued_messages 100000",
                 f"persistence_location {directory}/",
                 f"log_dest file {log}",
                 "log_type error",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 from gateway.store import Store
 from gateway.store.models import (
     Badge,
+    Desk,
     Device,
     DeviceKind,
     Door,
@@ -23,6 +25,7 @@ from gateway.store.tokens import issue_token
 
 SITE = "test-site"
 DOOR_DEVICE = "door-ctl-1"
+DESK_NODE = "desk-node-1"
 FRONT_DOOR = "front-door"
 OFFICE_DOOR = "office-door"
 UNLOCK_SECONDS = 0.4
@@ -93,6 +96,27 @@ def make_space(store: Store) -> Space:
         admin = issue_token(session, name="test admin", role=Role.ADMIN)
         viewer = issue_token(session, name="test viewer", role=Role.VIEWER)
         return Space(admin, viewer, ada.id, grace.id, linus.id)
+
+
+def add_desk_node(
+    store: Store, desks: Mapping[str, str], *, device: str = DESK_NODE, site: str = SITE
+) -> None:
+    """Register a desk node at the test site with ``desks`` (desk id -> zone) as its own.
+
+    Zones that do not exist yet are made: the gateway believes a desk event only from the
+    registered device of a registered desk.
+    """
+    with store.session() as session:
+        for zone in set(desks.values()):
+            if session.get(Zone, zone) is None:
+                session.add(Zone(id=zone, name=zone.title()))
+        if session.get(Device, device) is None:
+            session.add(Device(id=device, site=site, kind=DeviceKind.DESK_NODE))
+        session.flush()
+        session.add_all(
+            Desk(id=desk, name=desk.replace("-", " ").capitalize(), zone_id=zone, device_id=device)
+            for desk, zone in desks.items()
+        )
 
 
 def access_row(event_id: str, at: datetime) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from gateway.api import (
     passes,
     plans,
     reports,
+    set_aside,
     sites,
     tokens,
     zones,
@@ -33,8 +34,9 @@ from varco import __version__
 DESCRIPTION = """
 Manage a coworking space: sites (and their time zones), zones, plans with their opening hours,
 members and their badges, guest passes, holidays and closures, doors and the devices that drive
-them; lock down a door, a zone or a site, open a door from afar, read the access log and the audit
-log, and report usage (hours present, desk hours, utilisation) for cost sharing and billing.
+them; lock down a door, a zone or a site, open a door from afar, read the access log, the audit
+log and the event records set aside, and report usage (hours present, desk hours, utilisation)
+for cost sharing and billing.
 
 Every endpoint but `/healthz` needs `Authorization: Bearer <token>`. Roles: **admin** changes
 anything; **operator** reads, locks down and unlocks doors; **viewer** reads. Create the first
@@ -72,6 +74,7 @@ def create_app(gateway: Gateway) -> FastAPI:
         audit,
         reports,
         tokens,
+        set_aside,
         live,
     ):
         app.include_router(module.router)

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from gateway.api.deps import AdminDep, GatewayDep, ReaderDep, SessionDep
 from gateway.api.fields import Name, invalid
 from gateway.api.pages import Page, PageDep, paginate
-from gateway.store.models import Desk, Zone
+from gateway.store.models import Desk, Device, Zone
 from varco.protocol import ID_PATTERN
 
 router = APIRouter(prefix="/desks", tags=["desks"])
@@ -23,6 +23,13 @@ class DeskIn(BaseModel):
     name: Annotated[Name, Field(examples=["Desk 1, by the window"])]
     zone: Annotated[str, Field(pattern=ID_PATTERN, description="The area it is in")]
     kind: Literal["desk", "room"] = "desk"
+    device: Annotated[
+        str | None,
+        Field(
+            pattern=ID_PATTERN,
+            description="The device whose sensor reports it; the gateway believes no other",
+        ),
+    ] = None
 
 
 class DeskOut(BaseModel):
@@ -31,6 +38,7 @@ class DeskOut(BaseModel):
     name: str
     zone_id: str
     kind: str
+    device_id: str | None
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=DeskOut)
@@ -40,7 +48,11 @@ def create_desk(body: DeskIn, session: SessionDep, gateway: GatewayDep, _: Admin
         raise HTTPException(status.HTTP_409_CONFLICT, f"desk {body.id!r} already exists")
     if session.get(Zone, body.zone) is None:
         raise invalid("zone", f"no zone {body.zone!r}")
-    desk = Desk(id=body.id, name=body.name, zone_id=body.zone, kind=body.kind)
+    if body.device is not None and session.get(Device, body.device) is None:
+        raise invalid("device", f"no device {body.device!r}")
+    desk = Desk(
+        id=body.id, name=body.name, zone_id=body.zone, kind=body.kind, device_id=body.device
+    )
     session.add(desk)
     session.commit()
     gateway.policy_changed()

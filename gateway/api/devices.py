@@ -108,7 +108,7 @@ def create_device(
     provisioner = Provisioner.from_settings(settings)
     credentials: Credentials | None = None
     if provisioner is not None:
-        credentials = new_credentials(body.id)
+        credentials = new_credentials(body.id, body.site)
         _at_broker(provisioner.provision, credentials)
     device = Device(
         id=body.id,
@@ -131,6 +131,7 @@ def create_device(
                 status.HTTP_409_CONFLICT, f"device {body.id!r} already exists"
             ) from exc
         raise
+    gateway.policy_changed()  # the gateway refuses messages from devices it does not know
     config = render_config(
         device_id=device.id,
         site=device.site,

@@ -18,6 +18,9 @@ class Health(BaseModel):
     mqtt_connected: bool
     policy_version: int
     writer_depth: int
+    # Records waiting and none committed for a while: the database is away or stuck.
+    writer_stalled: bool = False
+    writer: dict[str, int] = {}  # committed, duplicates, set_aside, database_faults
     counters: dict[str, int]
     recorder: dict[str, int] | None = None  # points waiting for InfluxDB, written, refused...
     failed_tasks: dict[str, str] = {}  # background tasks that stopped, and why
@@ -25,8 +28,8 @@ class Health(BaseModel):
 
 @router.get("/healthz", response_model=Health)
 def healthz(gateway: GatewayDep, response: Response) -> Health:
-    """Report whether the database and the broker are reachable and every background task
-    runs (503 if not), with ingest counters."""
+    """Report whether the database and the broker are reachable, every background task runs
+    and the event writer makes progress (503 if not), with ingest and writer counters."""
     try:
         with gateway.store.engine.connect() as connection:
             connection.execute(text("SELECT 1"))
@@ -35,7 +38,8 @@ def healthz(gateway: GatewayDep, response: Response) -> Health:
         database = False
     ingest = gateway.ingest
     mqtt = ingest is not None and ingest.connected.is_set()
-    ok = database and (mqtt or ingest is None) and not gateway.failed
+    stalled = gateway.writer.stalled
+    ok = database and (mqtt or ingest is None) and not gateway.failed and not stalled
     if not ok:
         response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
     return Health(
@@ -44,6 +48,8 @@ def healthz(gateway: GatewayDep, response: Response) -> Health:
         mqtt_connected=mqtt,
         policy_version=gateway.policy().version,
         writer_depth=gateway.writer.depth,
+        writer_stalled=stalled,
+        writer=gateway.writer.counters(),
         counters=dict(ingest.counters) if ingest else {},
         recorder=(
             {"depth": gateway.recorder.depth, **gateway.recorder.counters}

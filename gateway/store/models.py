@@ -261,6 +261,8 @@ class Desk(Base):
     name: Mapped[str] = mapped_column(String(120))
     zone_id: Mapped[str] = mapped_column(ForeignKey("zones.id", ondelete="CASCADE"))
     kind: Mapped[str] = mapped_column(String(8), default="desk")  # "desk" or "room"
+    # The desk node whose sensor reports it: the only device the gateway believes about it.
+    device_id: Mapped[str | None] = mapped_column(ForeignKey("devices.id", ondelete="SET NULL"))
 
 
 class AccessEvent(Base):
@@ -310,6 +312,22 @@ class DeskEventRecord(Base):
     occupied: Mapped[bool] = mapped_column(Boolean)
     at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
+
+
+class SetAsideRecord(Base):
+    """An event record the store could not write, kept with why, so that the rest goes on.
+
+    ``row`` is the record as JSON, credentials redacted (a badge UID or a pass code opens
+    doors); an admin reads these through ``GET /set-aside-records``.
+    """
+
+    __tablename__ = "set_aside_records"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    event_id: Mapped[str | None] = mapped_column(String(64))
+    row: Mapped[dict[str, Any]] = mapped_column(JSON)
+    reason: Mapped[str] = mapped_column(String(1000))
+    set_aside_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now, index=True)
 
 
 class ApiToken(Base):

@@ -153,6 +153,7 @@ def load_structure(session: Session) -> Structure:
     sites = {s.id: s for s in session.scalars(select(Site))}
     for site in sorted({d.site for d in devices} - set(sites)):
         log.warning("site %r has no time zone set (POST /sites); its hours are read in UTC", site)
+    desks = list(session.scalars(select(Desk)))
     return Structure.build(
         doors,
         devices,
@@ -169,7 +170,8 @@ def load_structure(session: Session) -> Structure:
             ClosureRule(site=c.site_id, interval=Interval(starts_at=c.starts_at, ends_at=c.ends_at))
             for c in session.scalars(select(Closure))
         ],
-        desk_areas={d.id: d.zone_id for d in session.scalars(select(Desk))},
+        desk_areas={d.id: d.zone_id for d in desks},
+        desk_devices={d.id: d.device_id for d in desks},
     )
 
 

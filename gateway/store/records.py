@@ -11,10 +11,20 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from gateway.access import Policy
-from gateway.store.models import AccessEvent, DeskEventRecord, Device, Door, DoorEventRecord
+from gateway.store.models import (
+    AccessEvent,
+    DeskEventRecord,
+    Device,
+    Door,
+    DoorEventRecord,
+    SetAsideRecord,
+)
 from varco.protocol import Credential, CredentialKind, pass_code_hash
 
 UNKNOWN_PASS = "pass-unknown"  # noqa: S105 - a label, not a secret
+# What opens a door: never kept outside the access log, never logged.
+SECRET_FIELDS = frozenset({"credential"})
+REDACTED = "<redacted>"
 
 _TABLES: dict[str, Table] = {
     "access": AccessEvent.__table__,  # type: ignore[dict-item]
@@ -141,3 +151,37 @@ def recent_passages(session: Session, since: datetime) -> list[tuple[int, str, d
         .order_by(AccessEvent.tapped_at, AccessEvent.event_id)
     )
     return [(member, door, at) for member, door, at in rows if member is not None]
+
+
+def redacted(row: dict[str, Any]) -> dict[str, Any]:
+    """Return ``row`` as plain JSON, credentials replaced: fit for a log line or a side table.
+
+    Times are written as the device sent them (with their offset): one that cannot be
+    converted to UTC is exactly what a person reading it must see.
+    """
+    return {key: _plain(key, value) for key, value in row.items()}
+
+
+def _plain(key: str, value: Any) -> Any:
+    if key in SECRET_FIELDS and value is not None:
+        return REDACTED
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return redacted(value)
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return repr(value)
+
+
+def set_aside(session: Session, kind: str, row: dict[str, Any], reason: str) -> None:
+    """Keep an event record the store cannot write, redacted, with why."""
+    event_id = row.get("event_id")
+    session.add(
+        SetAsideRecord(
+            kind=kind[:16],
+            event_id=event_id[:64] if isinstance(event_id, str) else None,
+            row=redacted(row),
+            reason=reason[:1000],
+        )
+    )

@@ -4,18 +4,27 @@ Each record carries a callback run once its batch is committed; the ingest loop 
 acknowledge the MQTT message only then, so a crash before the commit means the broker
 redelivers, never that an event is lost. The queue needs no bound of its own: unacknowledged
 QoS 1 messages are capped by the broker's in-flight window, which is the back-pressure.
+
+Only a fault of the database itself (a lost connection, a locked file, a timeout) is retried:
+the record will go in once the database is back. A record the database or this code cannot
+write (a time outside the calendar, a value out of range) never will: it is set aside in
+``set_aside_records`` with its reason, its message acknowledged, and the records behind it go
+on. Retrying it would hold every acknowledgement behind it, and with them the broker's
+in-flight window: every door would stop getting answers.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session
 
 from gateway.store import Store
@@ -24,11 +33,25 @@ from gateway.store.records import (
     record_device_status,
     record_door_state,
     record_offline_taps,
+    redacted,
+    set_aside,
 )
 
 log = logging.getLogger(__name__)
 
 RecordKind = Literal["access", "door", "desk", "status"]
+
+# /healthz says degraded once the writer has held work this long without committing any.
+STALL_SECONDS = 30.0
+# How long the writer waits for more records after the first before it commits them.
+LINGER_SECONDS = 0.01
+
+
+def is_database_fault(exc: BaseException) -> bool:
+    """Tell a fault of the database itself (worth retrying) from a record it cannot take."""
+    if isinstance(exc, OperationalError | InterfaceError | PoolTimeoutError):
+        return True
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,20 +65,45 @@ class Record:
 class EventWriter:
     """Batches records into transactions on a worker thread; retries until the store answers."""
 
-    def __init__(self, store: Store, *, max_batch: int = 500, max_backoff: float = 10.0) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        max_batch: int = 500,
+        max_backoff: float = 10.0,
+        linger: float = LINGER_SECONDS,
+    ) -> None:
         self._store = store
         self._queue: asyncio.Queue[Record] = asyncio.Queue()
         self._max_batch = max_batch
+        self._linger = linger
         self._max_backoff = max_backoff
         self.committed = 0
         self.duplicates = 0
         self.failures = 0
-        self.rejected = 0
+        self.set_aside = 0
+        self.stall_seconds = STALL_SECONDS
+        self._in_hand = 0  # taken from the queue, not yet settled
+        self._progress_at = time.monotonic()
 
     @property
     def depth(self) -> int:
         """Records waiting to be committed."""
-        return self._queue.qsize()
+        return self._queue.qsize() + self._in_hand
+
+    @property
+    def stalled(self) -> bool:
+        """Tell whether records wait and none has been settled for ``stall_seconds``."""
+        return self.depth > 0 and time.monotonic() - self._progress_at > self.stall_seconds
+
+    def counters(self) -> dict[str, int]:
+        """Return what the writer did so far, for /healthz."""
+        return {
+            "committed": self.committed,
+            "duplicates": self.duplicates,
+            "set_aside": self.set_aside,
+            "database_faults": self.failures,
+        }
 
     def submit(self, record: Record) -> None:
         """Queue ``record``; never blocks the caller."""
@@ -69,22 +117,32 @@ class EventWriter:
         """Commit queued records until cancelled."""
         while True:
             batch = [await self._queue.get()]
+            if self._linger and self._queue.qsize() < self._max_batch:
+                # A few ms for the records behind this one: one transaction for several taps
+                # costs about what one costs, and the decisions go out before the commit takes
+                # the interpreter.
+                await asyncio.sleep(self._linger)
+            if self._in_hand == 0:
+                self._progress_at = time.monotonic()  # idle until now: the clock starts here
             while len(batch) < self._max_batch and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
-            await self._commit(batch)
-            for _ in batch:
-                self._queue.task_done()
+            self._in_hand = len(batch)
+            try:
+                await self._commit(batch)
+            finally:
+                self._in_hand = 0
+                for _ in batch:
+                    self._queue.task_done()
 
     async def _commit(self, batch: list[Record]) -> None:
         backoff = 0.1
         while True:
             try:
                 new_ids = await asyncio.to_thread(self._write, batch)
-            except (IntegrityError, DataError) as exc:
-                # The database refuses a row for good.
-                await self._refuse(batch, f"refused by the database ({exc})")
-                return
-            except SQLAlchemyError as exc:
+            except Exception as exc:
+                if not is_database_fault(exc):
+                    await self._refuse(batch, exc)
+                    return
                 self.failures += 1
                 log.error(
                     "could not commit %d event records (%s); retrying in %.1fs",
@@ -94,32 +152,48 @@ class EventWriter:
                 )
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, self._max_backoff)
-            except Exception as exc:
-                # Not the database: a record this code cannot write. It must not stop every
-                # commit (and acknowledgement) after it.
-                await self._refuse(batch, "cannot be written", error=exc)
-                return
             else:
                 self._settle(batch, new_ids)
                 return
 
-    async def _refuse(
-        self, batch: list[Record], why: str, *, error: BaseException | None = None
-    ) -> None:
-        """Keep a record that cannot be stored out, say why, and go on with the others.
-
-        ``error``, a fault of this code rather than the database's answer, is logged with its
-        traceback.
-        """
+    async def _refuse(self, batch: list[Record], error: Exception) -> None:
+        """Set aside a record that cannot be stored, say why, and go on with the others."""
         if len(batch) > 1:  # one bad row must not block the rows behind it: isolate it
             for record in batch:
                 await self._commit([record])
             return
-        self.rejected += 1
-        log.error("event record %s: %s", why, batch[0], exc_info=error)
-        self._acknowledge(batch[0], is_new=False)
+        [record] = batch
+        reason = _reason(error)
+        backoff = 0.1
+        while True:
+            try:
+                await asyncio.to_thread(self._set_aside, record, reason)
+                break
+            except Exception as exc:
+                if not is_database_fault(exc):
+                    log.exception("could not set aside a %s record either", record.kind)
+                    break
+                await asyncio.sleep(backoff)  # the database is away: keep it until it is back
+                backoff = min(backoff * 2, self._max_backoff)
+        self.set_aside += 1
+        self._progress_at = time.monotonic()
+        # Redacted: a badge UID or a pass code must never reach a log line.
+        log.error(
+            "event record set aside: %s: %s: %s",
+            record.kind,
+            reason,
+            redacted(record.row),
+            # SQLAlchemy's own message lists the statement's parameters, the credential too.
+            exc_info=None if isinstance(error, SQLAlchemyError) else error,
+        )
+        self._acknowledge(record, is_new=False)
+
+    def _set_aside(self, record: Record, reason: str) -> None:
+        with self._store.session() as session:
+            set_aside(session, record.kind, record.row, reason)
 
     def _settle(self, batch: list[Record], new_ids: set[str]) -> None:
+        self._progress_at = time.monotonic()
         unclaimed = set(new_ids)  # an id twice in one batch is new once, then a duplicate
         for record in batch:
             if record.kind == "status":
@@ -146,6 +220,15 @@ class EventWriter:
     def _write(self, batch: list[Record]) -> set[str]:
         with self._store.session() as session:
             return _apply(session, batch)
+
+
+def _reason(error: Exception) -> str:
+    # The database's own words when it refused; the original error when the statement could
+    # not even be built (a value SQLAlchemy could not convert).
+    cause = error.orig if isinstance(error, DBAPIError) else error.__cause__ or error
+    if isinstance(error, DBAPIError):
+        return f"refused by the database: {type(cause).__name__}: {cause}".strip()
+    return f"cannot be written: {type(cause).__name__}: {cause}"
 
 
 def _apply(session: Session, batch: list[Record]) -> set[str]:

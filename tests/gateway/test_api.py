@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
+import sqlite3
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -18,10 +20,19 @@ from gateway.api import create_app
 from gateway.service import Gateway
 from gateway.settings import Settings
 from gateway.store import Store
-from gateway.store.models import ApiToken, GuestPass, Role
-from gateway.store.records import insert_new
+from gateway.store.models import ApiToken, GuestPass, Member, Role
+from gateway.store.records import insert_new, set_aside
 from gateway.store.tokens import hash_token, issue_token
-from tests.factories import DOOR_DEVICE, FRONT_DOOR, OFFICE_DOOR, SITE, Space, make_space
+from gateway.store.writer import Record
+from tests.factories import (
+    DOOR_DEVICE,
+    FRONT_DOOR,
+    OFFICE_DOOR,
+    SITE,
+    Space,
+    make_space,
+)
+from tests.factories import access_row as ada_tap
 from varco import protocol
 from varco.protocol import Credential, Reason
 
@@ -71,7 +82,7 @@ READS = [
 # The live page's API answers anyone in the space: it shows nothing private.
 PUBLIC = ["/healthz", "/live/state", "/live/board", "/live/events"]
 # Reads for admins and operators only (tests/gateway/test_audit.py checks the viewer's 403).
-OPERATOR_READS = ["/audit"]
+OPERATOR_READS = ["/audit", "/set-aside-records"]
 # Reads for admins only (tests/gateway/test_tokens.py checks the others' 403).
 ADMIN_READS = ["/tokens"]
 WRITES: dict[tuple[str, str], dict[str, Any] | None] = {
@@ -216,6 +227,53 @@ def test_healthz_says_degraded_naming_a_background_task_that_died(
     assert response.status_code == 503
     assert response.json()["status"] == "degraded"
     assert response.json()["failed_tasks"] == {"live": "RuntimeError: snapshot query broke"}
+
+
+def test_healthz_says_degraded_while_the_writer_holds_records_it_cannot_commit(
+    tmp_path: Path,
+) -> None:
+    database = tmp_path / "varco.db"
+    with Store(f"sqlite:///{database}") as store:
+        make_space(store)
+    gateway = Gateway(Settings(database_url=f"sqlite:///{database}"), ingest=False)
+    gateway.writer.stall_seconds = 0.3
+    with TestClient(create_app(gateway)) as client:
+        locker = sqlite3.connect(database, isolation_level=None)
+        locker.execute("BEGIN EXCLUSIVE")  # the database holds every writer off
+        try:
+            assert client.portal is not None
+            client.portal.call(gateway.writer.submit, Record("access", ada_tap("e-held", T0)))
+            time.sleep(0.6)
+            stalled = client.get("/healthz")
+        finally:
+            locker.execute("ROLLBACK")
+            locker.close()
+        client.portal.call(gateway.writer.join)
+        recovered = client.get("/healthz")
+
+    assert (stalled.status_code, stalled.json()["status"]) == (503, "degraded")
+    assert (stalled.json()["writer_stalled"], stalled.json()["writer_depth"]) == (True, 1)
+    assert (recovered.status_code, recovered.json()["writer_stalled"]) == (200, False)
+    assert recovered.json()["writer"]["committed"] == 1
+
+
+def test_set_aside_records_are_listed_redacted_for_admins_and_operators(
+    client: TestClient, admin: Headers, viewer: Headers, gateway: Gateway, space: Space
+) -> None:
+    row = {**ada_tap("e-odd", T0), "door_id": "x" * 80}
+    with gateway.store.session() as session:
+        set_aside(session, "access", row, "refused by the database: value too long")
+        session.add(Member(name="Irrelevant", plan_id="hot-desk"))  # not a set-aside record
+
+    page = answer(client.get("/set-aside-records", headers=admin))
+    refused = client.get("/set-aside-records", headers=viewer)
+
+    [item] = page["items"]
+    assert (page["total"], item["kind"], item["event_id"]) == (1, "access", "e-odd")
+    assert item["reason"] == "refused by the database: value too long"
+    assert item["row"]["credential"] == "<redacted>"
+    assert space.ADA_BADGE not in str(page)
+    assert refused.status_code == 403
 
 
 def test_every_endpoint_but_healthz_is_covered_here(client: TestClient) -> None:
@@ -601,6 +659,23 @@ def test_a_member_patch_to_an_unknown_plan_changes_nothing(
     assert response.status_code == 422
     assert reason(response) == "body.plan: no plan 'gold'"
     assert answer(client.get(f"/members/{space.ada}", headers=admin)) == before
+
+
+def test_a_desk_names_the_device_that_reports_it_and_no_unknown_one(
+    client: TestClient, admin: Headers, gateway: Gateway
+) -> None:
+    desk = {"id": "desk-9", "name": "Desk 9", "zone": "lobby"}
+
+    created = answer(
+        client.post("/desks", json={**desk, "device": DOOR_DEVICE}, headers=admin), 201
+    )
+    unknown = client.post(
+        "/desks", json={**desk, "id": "desk-8", "device": "nobody-1"}, headers=admin
+    )
+
+    assert created["device_id"] == DOOR_DEVICE
+    assert gateway.policy().desk_devices["desk-9"] == DOOR_DEVICE
+    assert (unknown.status_code, reason(unknown)) == (422, "body.device: no device 'nobody-1'")
 
 
 def test_a_door_cannot_be_driven_by_a_desk_node(client: TestClient, admin: Headers) -> None:

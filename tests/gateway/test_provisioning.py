@@ -44,26 +44,53 @@ def answer(response: httpx.Response, status: int = 200) -> Any:
 
 def test_a_device_role_allows_its_own_topics_and_nothing_else() -> None:
     assert role_name("door-ctl-1") == "varco-device-door-ctl-1"
-    assert device_acls("door-ctl-1") == [
-        {"acltype": "publishClientSend", "topic": "varco/v1/+/door-ctl-1/tap", "allow": True},
-        {"acltype": "publishClientSend", "topic": "varco/v1/+/door-ctl-1/door", "allow": True},
-        {"acltype": "publishClientSend", "topic": "varco/v1/+/door-ctl-1/desk", "allow": True},
-        {"acltype": "publishClientSend", "topic": "varco/v1/+/door-ctl-1/status", "allow": True},
-        {"acltype": "subscribePattern", "topic": "varco/v1/+/door-ctl-1/decision", "allow": True},
-        {"acltype": "subscribePattern", "topic": "varco/v1/+/door-ctl-1/allowlist", "allow": True},
-        {"acltype": "subscribePattern", "topic": "varco/v1/+/door-ctl-1/config", "allow": True},
-        {"acltype": "subscribePattern", "topic": "varco/v1/+/door-ctl-1/command", "allow": True},
+    assert device_acls("door-ctl-1", "hq") == [
+        {"acltype": "publishClientSend", "topic": "varco/v1/hq/door-ctl-1/tap", "allow": True},
+        {"acltype": "publishClientSend", "topic": "varco/v1/hq/door-ctl-1/door", "allow": True},
+        {"acltype": "publishClientSend", "topic": "varco/v1/hq/door-ctl-1/desk", "allow": True},
+        {
+            "acltype": "publishClientSend",
+            "topic": "varco/v1/hq/door-ctl-1/status",
+            "allow": True,
+        },
+        {
+            "acltype": "subscribePattern",
+            "topic": "varco/v1/hq/door-ctl-1/decision",
+            "allow": True,
+        },
+        {
+            "acltype": "subscribePattern",
+            "topic": "varco/v1/hq/door-ctl-1/allowlist",
+            "allow": True,
+        },
+        {
+            "acltype": "subscribePattern",
+            "topic": "varco/v1/hq/door-ctl-1/config",
+            "allow": True,
+        },
+        {
+            "acltype": "subscribePattern",
+            "topic": "varco/v1/hq/door-ctl-1/command",
+            "allow": True,
+        },
     ]
 
 
 @pytest.mark.parametrize("device", ["#", "+", "door/1", "Door-1", ""])
 def test_no_role_is_built_for_an_id_that_is_a_wildcard(device: str) -> None:
     with pytest.raises(ValueError, match="device id"):
-        device_acls(device)
+        device_acls(device, "milano")
+
+
+@pytest.mark.parametrize("site", ["#", "+", "a/b", ""])
+def test_no_role_is_built_for_a_site_that_is_a_wildcard(site: str) -> None:
+    # A "+" here would let the device speak under any site's segment.
+    with pytest.raises(ValueError, match="site id"):
+        device_acls("door-ctl-1", site)
 
 
 def test_a_password_is_kept_only_as_a_salted_hash() -> None:
-    password = new_credentials("door-ctl-1").password
+    password = new_credentials("door-ctl-1", "milano").password
 
     stored = hash_password(password)
 
@@ -77,7 +104,7 @@ def test_a_password_is_kept_only_as_a_salted_hash() -> None:
 
 
 def test_each_device_gets_its_own_long_random_password() -> None:
-    first, second = new_credentials("door-ctl-1"), new_credentials("door-ctl-1")
+    first, second = new_credentials("door-ctl-1", "milano"), new_credentials("door-ctl-1", "milano")
 
     assert first.username == "door-ctl-1"
     assert len(first.password) >= 32
@@ -110,7 +137,7 @@ def parse(text: str) -> EdgeConfig:
 
 
 def test_the_rendered_config_is_a_valid_edge_configuration() -> None:
-    config = parse(render(Credentials("door-ctl-7", "s3cret-pa55word")))
+    config = parse(render(Credentials("door-ctl-7", "s3cret-pa55word", site="milano")))
 
     assert (config.device_id, config.site, config.pin_factory) == ("door-ctl-7", SITE, "default")
     assert (config.broker.host, config.broker.port) == ("broker.example.org", 8883)

@@ -23,11 +23,13 @@ from gateway.store.models import (
     Door,
     DoorEventRecord,
     Member,
+    SetAsideRecord,
 )
 from gateway.store.policy import load_policy
 from gateway.store.records import insert_new
 from gateway.store.writer import EventWriter, Record, RecordKind
 from tests import factories
+from tests.conftest import free_port
 from tests.factories import (
     DOOR_DEVICE,
     FRONT_DOOR,
@@ -287,7 +289,10 @@ async def test_a_row_the_database_refuses_does_not_hold_back_the_others(
 
     assert stored(store, "access") == ["e-1", "e-2"]
     assert outcomes.calls == {"e-1": [True], "e-broken": [False], "e-2": [True]}
-    assert writer.rejected == 1
+    assert writer.set_aside == 1
+    [kept] = set_aside_rows(store)
+    assert (kept.kind, kept.event_id) == ("access", "e-broken")
+    assert kept.reason.startswith("refused by the database: ")
 
 
 async def test_a_record_the_code_cannot_write_does_not_stop_the_writer(
@@ -303,8 +308,67 @@ async def test_a_record_the_code_cannot_write_does_not_stop_the_writer(
 
     assert stored(store, "desk") == ["desk-1", "desk-2"]
     assert outcomes.calls == {"desk-1": [True], "door-ctl-1": [False], "desk-2": [True]}
-    assert writer.rejected == 1
-    assert "event record cannot be written" in caplog.text
+    assert writer.set_aside == 1
+    assert "event record set aside: status: cannot be written: KeyError" in caplog.text
+    [kept] = set_aside_rows(store)
+    assert (kept.kind, kept.row) == ("status", {"device_id": "door-ctl-1"})
+
+
+# Schema-valid times that overflow once converted to UTC (issue 10, finding 1).
+OUT_OF_CALENDAR = [
+    datetime(1, 1, 1, 0, 0, tzinfo=timezone(timedelta(hours=14))),
+    datetime(9999, 12, 31, 23, 59, 59, tzinfo=timezone(timedelta(hours=-14))),
+]
+
+
+def set_aside_rows(store: Store) -> list[SetAsideRecord]:
+    with store.session() as session:
+        return list(session.scalars(select(SetAsideRecord).order_by(SetAsideRecord.id)))
+
+
+@pytest.mark.parametrize("at", OUT_OF_CALENDAR, ids=["year-1-plus-14", "year-9999-minus-14"])
+async def test_a_time_outside_the_calendar_is_set_aside_and_the_rest_go_on(
+    store: Store, writer: EventWriter, at: datetime, caplog: pytest.LogCaptureFixture
+) -> None:
+    outcomes = Outcomes()
+
+    writer.submit(outcomes.record("access", access_row("e-1")))
+    writer.submit(outcomes.record("access", access_row("e-bad", at=at)))
+    writer.submit(outcomes.record("door", door_row("d-bad", at=at)))
+    writer.submit(outcomes.record("access", access_row("e-2")))
+    # Once retried forever: the writer never joined, and nothing after it was acknowledged.
+    await asyncio.wait_for(writer.join(), 10)
+
+    assert stored(store, "access") == ["e-1", "e-2"]
+    assert outcomes.calls == {"e-1": [True], "e-bad": [False], "d-bad": [False], "e-2": [True]}
+    assert (writer.set_aside, writer.failures, writer.stalled) == (2, 0, False)
+    kept = set_aside_rows(store)
+    assert [(k.kind, k.event_id) for k in kept] == [("access", "e-bad"), ("door", "d-bad")]
+    assert all("OverflowError" in k.reason for k in kept)
+    assert kept[0].row["tapped_at"] == at.isoformat()  # as the device sent it
+    assert kept[0].row["credential"] == "<redacted>"
+    assert factories.Space.ADA_BADGE not in caplog.text
+
+
+async def test_a_database_that_is_away_is_retried_and_the_writer_says_it_is_stalled() -> None:
+    # A real fault of the database: nothing listens where it should be.
+    url = f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/varco?connect_timeout=1"
+    outcomes = Outcomes()
+    with Store(url) as away:
+        writer = EventWriter(away, max_backoff=0.1)
+        writer.stall_seconds = 0.3
+        task = asyncio.create_task(writer.run())
+        try:
+            writer.submit(outcomes.record("access", access_row("e-1")))
+            await asyncio.sleep(1.0)
+            seen = (writer.stalled, writer.depth, writer.set_aside, dict(outcomes.calls))
+            assert writer.failures >= 2  # retried, not set aside
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    assert seen == (True, 1, 0, {})
 
 
 async def test_a_failing_acknowledgement_does_not_stop_the_writer(

@@ -22,6 +22,7 @@ from tests.factories import (
     SITE,
     UNLOCK_SECONDS,
     Space,
+    add_desk_node,
     make_space,
 )
 from tests.integration.conftest import (
@@ -104,6 +105,8 @@ async def test_a_fault_in_a_handler_is_logged_and_the_next_tap_is_answered(
         raise RuntimeError("a bug in the desk handler")
 
     monkeypatch.setitem(ingest._handlers, Channel.DESK, broken)
+    add_desk_node(rig.gateway.store, {"desk-1": "lobby"}, device=DOOR_DEVICE)
+    rig.gateway.reload_policy()
     desk = DeskEvent(event_id="desk-evt-broken", desk="desk-1", occupied=True, at=protocol.utcnow())
     with caplog.at_level(logging.ERROR, logger="gateway.ingest"):
         async with device_client(rig.broker) as device:
@@ -154,7 +157,6 @@ async def test_bad_messages_are_logged_counted_and_the_next_tap_is_answered(
     with caplog.at_level(logging.WARNING, logger="gateway.ingest"):
         async with device_client(rig.broker) as device:
             await device.publish(tap_topic, b"{not json", qos=1)
-            await device.publish(f"varco/v1/{SITE}/{DOOR_DEVICE}/bogus", b"{}", qos=1)
             wrong_schema = {"v": 1, "event_id": "wrong-schema", "door": FRONT_DOOR, "surprise": 1}
             await device.publish(tap_topic, json.dumps(wrong_schema).encode(), qos=1)
             await device.publish(tap_topic, json.dumps(oversize).encode(), qos=1)
@@ -166,13 +168,33 @@ async def test_bad_messages_are_logged_counted_and_the_next_tap_is_answered(
 
     assert decision.granted
     assert ingest.counters["rejected_invalid_payload"] == 2
-    assert ingest.counters["rejected_unknown_channel"] == 1
     assert ingest.counters["rejected_too_large"] == 1
     reasons = [r.getMessage() for r in caplog.records if r.name == "gateway.ingest"]
     assert any("invalid_payload" in m and "not JSON" in m for m in reasons)
     assert any("invalid_payload" in m and "surprise: unknown field" in m for m in reasons)
-    assert any("unknown_channel" in m and "'bogus'" in m for m in reasons)
     assert any("too_large" in m and "exceeds" in m for m in reasons)
+
+
+async def test_the_gateway_hears_only_what_devices_send(rig: Rig) -> None:
+    ingest = rig.gateway.ingest
+    assert ingest is not None
+    await eventually(lambda: ingest.counters["accepted_status"] >= 1)  # the door's own
+    before = ingest.counters["received"]
+    tap = tap_for(rig.space.ADA_BADGE, "heard-once-0001")
+    async with device_client(rig.broker) as device:
+        # Not part of the contract, and a channel the gateway itself publishes on.
+        await device.publish(f"varco/v1/{SITE}/{DOOR_DEVICE}/bogus", b"{}", qos=1)
+        await device.publish(protocol.topic(SITE, DOOR_DEVICE, Channel.COMMAND), b"{}", qos=1)
+        await device.publish(
+            protocol.topic(SITE, DOOR_DEVICE, Channel.TAP), protocol.encode(tap), qos=1
+        )
+        assert (await next_decision(device, tap.event_id)).granted
+    await rig.gateway.writer.join()
+    await asyncio.sleep(0.2)  # an echo of the decision would have arrived by now
+
+    # The tap, and neither the gateway's own decision nor what is not a device's to send.
+    assert ingest.counters["received"] - before == 1
+    assert not {k for k in ingest.counters if "echo" in k or "channel" in k}
 
 
 async def test_taps_sent_while_the_gateway_is_down_are_recorded_when_it_returns(

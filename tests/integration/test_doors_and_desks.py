@@ -20,9 +20,9 @@ from edge_agent.config import (
 )
 from gateway.service import Gateway
 from gateway.store import Store
-from gateway.store.models import DeskEventRecord, Device, DeviceKind, Door, DoorEventRecord
+from gateway.store.models import DeskEventRecord, Door, DoorEventRecord
 from tests.conftest import Mosquitto
-from tests.factories import DOOR_DEVICE, FRONT_DOOR, SITE, make_space
+from tests.factories import DOOR_DEVICE, FRONT_DOOR, SITE, add_desk_node, make_space
 from tests.integration.conftest import allowlist_key, eventually, gateway_settings
 
 pytestmark = pytest.mark.integration
@@ -51,8 +51,7 @@ async def site(mosquitto: Mosquitto, tmp_path: Path) -> AsyncIterator[tuple[Gate
     database = tmp_path / "varco.db"
     with Store(f"sqlite:///{database}") as store:
         make_space(store)
-        with store.session() as session:
-            session.add(Device(id=DESK_NODE, site=SITE, kind=DeviceKind.DESK_NODE))
+        add_desk_node(store, dict.fromkeys(DESK_PINS, "lobby"), device=DESK_NODE)
     broker = BrokerConfig(port=mosquitto.port)
     door_controller = Agent(
         EdgeConfig(

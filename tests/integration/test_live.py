@@ -11,7 +11,7 @@ import pytest
 
 from gateway.api import create_app
 from gateway.store.models import Desk, Member
-from tests.factories import DOOR_DEVICE, FRONT_DOOR, SITE, Space
+from tests.factories import DOOR_DEVICE, FRONT_DOOR, SITE, Space, add_desk_node
 from tests.integration.conftest import Rig, device_client, tap_for
 from varco import protocol
 from varco.protocol import Channel, DeskEvent
@@ -21,13 +21,9 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 async def live(rig: Rig) -> AsyncIterator[httpx.AsyncClient]:
+    add_desk_node(rig.gateway.store, {"desk-1": "lobby"})
     with rig.gateway.store.session() as session:
-        session.add_all(
-            [
-                Desk(id="desk-1", name="Desk 1", zone_id="lobby", kind="desk"),
-                Desk(id="room-a", name="Room A", zone_id="offices", kind="room"),
-            ]
-        )
+        session.add(Desk(id="room-a", name="Room A", zone_id="offices", kind="room"))
         ada = session.get(Member, rig.space.ada)
         assert ada is not None
         ada.board_opt_in = True

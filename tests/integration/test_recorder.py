@@ -28,8 +28,9 @@ from gateway.recorder import InfluxTarget, Recorder, RecorderOptions
 from gateway.service import Gateway
 from gateway.settings import Settings
 from gateway.store import Store
-from gateway.store.models import Desk, DeskEventRecord, Zone
+from gateway.store.models import DeskEventRecord
 from tests.conftest import Mosquitto, free_port, need
+from tests.factories import add_desk_node
 from tests.integration.conftest import eventually
 from tests.integration.influxd import Influxd, V2Shim
 from varco import protocol, transport
@@ -65,13 +66,22 @@ def recorder(url: str, outbox: Path, options: RecorderOptions = FAST) -> Recorde
     return Recorder(InfluxTarget(url, "varco", BUCKET, "test-token"), outbox, options)
 
 
-def desk_event(n: int, occupied: bool = True) -> DeskEvent:
+def desk_event(n: int, occupied: bool = True, start: datetime = START) -> DeskEvent:
     return DeskEvent(
         event_id=f"desk-{n:08d}",
         desk=f"desk-{n % 7}",
         occupied=occupied,
-        at=START + timedelta(seconds=n),
+        at=start + timedelta(seconds=n),
     )
+
+
+def recent() -> datetime:
+    """A start for events the gateway takes: it refuses those older than it can believe."""
+    return protocol.utcnow() - timedelta(hours=1)
+
+
+# desk-1 is in the lobby, the others in the open space; all reported by the desk node.
+DESKS = {f"desk-{n}": "lobby" if n == 1 else "open-space" for n in range(7)}
 
 
 def desk_topic() -> Topic:
@@ -230,6 +240,7 @@ async def test_a_gateway_process_killed_with_points_pending_loses_none(
     database, outbox, api_port = tmp_path / "varco.db", tmp_path / "recorder.db", free_port()
     with Store(f"sqlite:///{database}") as store:
         store.create_schema()
+        add_desk_node(store, DESKS, site=SITE)
     environment = {
         **os.environ,
         "VARCO_DATABASE_URL": f"sqlite:///{database}",
@@ -257,10 +268,11 @@ async def test_a_gateway_process_killed_with_points_pending_loses_none(
             await until(lambda h: h.get("mqtt_connected") is True, health, "connected")
             address = transport.BrokerAddress(port=mosquitto.port)
             async with transport.client(address, identifier="desk-node-1") as client:
+                start = recent()
                 for n in range(200):
                     await client.publish(
                         protocol.topic(SITE, "desk-node-1", Channel.DESK),
-                        protocol.encode(desk_event(n)),
+                        protocol.encode(desk_event(n, start=start)),
                         qos=1,
                     )
             # Every event stored in SQL and every point waiting in the recorder's outbox.
@@ -315,22 +327,20 @@ async def test_the_gateway_records_what_it_ingests(
     )
     with Store(settings.database_url) as store:
         store.create_schema()
-        with store.session() as session:  # desk-1 is in the lobby: its points say so
-            session.add(Zone(id="lobby", name="Lobby"))
-            session.flush()
-            session.add(Desk(id="desk-1", name="Desk 1", zone_id="lobby"))
+        add_desk_node(store, DESKS, site=SITE)  # desk-1 is in the lobby: its points say so
     async with Gateway(settings) as gateway:
         assert gateway.recorder is not None
         assert gateway.ingest is not None
         await asyncio.wait_for(gateway.ingest.connected.wait(), timeout=5)
         async with transport.client(settings.broker(), identifier="desk-node-1") as client:
+            start = recent()
             for n in range(5):
                 await client.publish(
                     protocol.topic(SITE, "desk-node-1", Channel.DESK),
-                    protocol.encode(desk_event(n)),
+                    protocol.encode(desk_event(n, start=start)),
                     qos=1,
                 )
         await eventually(lambda: count(influxd, "occupied", "desk") == 5, within=10)
     assert count(influxd, "occupied", "desk") == 5
     lobby = influxd.rows(BUCKET, """SELECT count("occupied") FROM "desk" WHERE "area" = 'lobby'""")
-    assert lobby[0][1] == 1  # desk-1's one event; unregistered desks carry no area
+    assert lobby[0][1] == 1  # desk-1's one event

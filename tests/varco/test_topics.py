@@ -12,6 +12,7 @@ from varco.protocol import (
     Topic,
     TopicError,
     UnknownChannelError,
+    gateway_subscriptions,
     is_valid_id,
     parse,
     shared,
@@ -167,6 +168,14 @@ def test_subscription_refuses_bad_site_and_device(bad_id: str) -> None:
 def test_subscription_refuses_a_channel_outside_the_contract(channel: str) -> None:
     with pytest.raises(UnknownChannelError, match="unknown channel"):
         subscription(channel)
+
+
+def test_the_gateway_subscribes_to_what_devices_send_and_nothing_it_sends() -> None:
+    filters = gateway_subscriptions()
+
+    for channel in Channel:
+        heard = any(topic_matches_sub(f, topic(SITE, DEVICE, channel)) for f in filters)
+        assert heard == (channel in EDGE_TO_GATEWAY), channel
 
 
 def test_shared_wraps_a_filter_as_a_shared_subscription() -> None:

@@ -173,7 +173,7 @@ def seed(store: Store) -> Seeded:
                 Badge(uid=uid, member_id=member.id, active=active) for uid, active in badges
             )
         session.add_all(
-            Desk(id=desk, name=f"Desk {n}", zone_id="lobby", kind="desk")
+            Desk(id=desk, name=f"Desk {n}", zone_id="lobby", kind="desk", device_id=DESK_NODE)
             for n, desk in enumerate(DESKS, start=1)
         )
         token = issue_token(session, name="demo admin", role=Role.ADMIN)

@@ -101,8 +101,8 @@ def parse(name: str) -> Topic:
 def subscription(channel: str | Channel, *, site: str = "+", device: str = "+") -> str:
     """Build a subscription filter; ``+`` stands for any site or device.
 
-    ``channel`` may be ``"+"`` to match every channel (the gateway does, so that a message
-    on an unknown channel is seen, logged and counted rather than silently ignored).
+    ``channel`` may be ``"+"`` to match every channel (a watcher's filter; the gateway takes
+    only what devices send, ``gateway_subscriptions``).
     """
     if site != "+":
         _check_id("site", site)
@@ -110,6 +110,14 @@ def subscription(channel: str | Channel, *, site: str = "+", device: str = "+") 
         _check_id("device", device)
     name = channel if channel == "+" else _channel(channel).value
     return f"{PREFIX}/{WIRE_VERSION}/{site}/{device}/{name}"
+
+
+def gateway_subscriptions() -> tuple[str, ...]:
+    """Build the filters the gateway takes devices' messages with: their channels, no other.
+
+    Not ``+``: the gateway would receive back every decision and allow-list it publishes.
+    """
+    return tuple(subscription(c) for c in Channel if c in EDGE_TO_GATEWAY)
 
 
 def shared(group: str, filter_: str) -> str:
@@ -132,10 +140,16 @@ class DeviceGrants:
     subscribe: tuple[str, ...]
 
 
-def device_grants(device: str) -> DeviceGrants:
-    """Build the filters that confine ``device`` to its own topics, at any site."""
+def device_grants(device: str, site: str) -> DeviceGrants:
+    """Build the filters that confine ``device`` to its own topics, at its own ``site``.
+
+    A device that could publish under another site's segment would be believed by the access
+    log and the per-site reports; the gateway refuses it too, this keeps it off the broker.
+    """
     _check_id("device", device)
+    _check_id("site", site)
+    where = {"site": site, "device": device}
     return DeviceGrants(
-        publish=tuple(subscription(c, device=device) for c in Channel if c in EDGE_TO_GATEWAY),
-        subscribe=tuple(subscription(c, device=device) for c in Channel if c in GATEWAY_TO_EDGE),
+        publish=tuple(subscription(c, **where) for c in Channel if c in EDGE_TO_GATEWAY),
+        subscribe=tuple(subscription(c, **where) for c in Channel if c in GATEWAY_TO_EDGE),
     )
