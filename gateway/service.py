@@ -160,9 +160,9 @@ class Gateway:
     def _on_device_message(self, topic: Topic, payload: Payload) -> None:
         # A door reports the allow-list version it holds: one that missed an update gets the
         # list whole.
-        online = isinstance(payload, Status) and payload.state is DeviceState.ONLINE
-        if online and self.allowlists is not None:
-            assert isinstance(payload, Status)
+        if self.allowlists is None or not isinstance(payload, Status):
+            return
+        if payload.state is DeviceState.ONLINE:
             self.allowlists.reported(topic.device, payload.allowlist_version)
 
     async def send_command(
