@@ -29,7 +29,6 @@ from gateway.access import DeviceRule, DoorRule, Policy
 from gateway.store.changes import EVERYTHING, Changes
 from varco import protocol
 from varco.protocol import (
-    RECORD,
     Access,
     Allowlist,
     AllowlistDelta,
@@ -41,11 +40,9 @@ from varco.protocol import (
 )
 from varco.protocol.allowlist import (
     MAX_PROFILES,
-    NO_END,
-    NO_START,
     Profile,
     digest_of,
-    micros,
+    pack_record,
 )
 
 log = logging.getLogger(__name__)
@@ -212,11 +209,11 @@ class Controller:
         profile_id = self.plan_ids.get(member.plan)
         if profile_id is None:
             return None  # the plan opens none of this controller's doors
-        return RECORD.pack(
+        return pack_record(
             self._digest(CredentialKind.BADGE, uid),
             profile_id,
-            micros(member.valid_from, NO_START),
-            micros(member.valid_until, NO_END),
+            member.valid_from,
+            member.valid_until,
         )
 
     def _pass_record(self, policy: Policy, code_hash: str) -> bytes | None:
@@ -231,11 +228,11 @@ class Controller:
             profile_id = self.pass_ids[doors] = self._new_profile(
                 {door: Access() for door in sorted(doors)}
             )
-        return RECORD.pack(
+        return pack_record(
             self._digest(CredentialKind.PASS, code_hash),
             profile_id,
-            micros(guest_pass.valid_from, NO_START),
-            micros(guest_pass.valid_until, NO_END),
+            guest_pass.valid_from,
+            guest_pass.valid_until,
         )
 
     def _new_profile(self, profile: Profile) -> int:

@@ -89,6 +89,13 @@ def micros(at: datetime | None, default: int) -> int:
     return default if at is None else (at - _EPOCH) // _MICROSECOND
 
 
+def pack_record(
+    digest: bytes, profile: int, valid_from: datetime | None, valid_until: datetime | None
+) -> bytes:
+    """Return a credential's record: its digest, profile and validity (none: unbounded)."""
+    return RECORD.pack(digest, profile, micros(valid_from, NO_START), micros(valid_until, NO_END))
+
+
 def from_micros(value: int, default: int) -> datetime | None:
     """Return the time ``value`` stands for, or ``None`` if it is ``default``."""
     return None if value == default else _EPOCH + value * _MICROSECOND
