@@ -12,8 +12,6 @@ from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any
 
-import aiomqtt
-
 from gateway.access import Policy
 from gateway.allowlists import AllowlistPublisher
 from gateway.errors import GatewayError
@@ -28,7 +26,7 @@ from gateway.store.leader import Leadership
 from gateway.store.policy import load_changes, load_policy
 from gateway.store.records import forget_access_before, recent_passages
 from gateway.store.writer import EventWriter
-from varco import protocol
+from varco import protocol, transport
 from varco.protocol import (
     Channel,
     Command,
@@ -191,7 +189,7 @@ class Gateway:
             await self.ingest.publish(
                 protocol.topic(device.site, device_id, Channel.COMMAND), protocol.encode(command)
             )
-        except aiomqtt.MqttError as exc:
+        except transport.BrokerUnavailableError as exc:
             raise GatewayError(f"the broker is unreachable: {exc}") from None
         log.info("command %s sent to %s: %s %s", command.command_id, device_id, action, door)
         return command.command_id
