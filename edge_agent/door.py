@@ -199,8 +199,7 @@ class Door:
                 allowlist_version=verdict.allowlist_version,
             ),
         )
-        if not self._outbox.replace(seq, protocol.encode(offline)):
-            self._link.send(Channel.TAP, offline)
+        self._link.decided_offline(seq, offline)
         log.warning(
             "door %s: no decision in %.2fs; decided offline: %s (%s)",
             self.config.id,

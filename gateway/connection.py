@@ -70,6 +70,7 @@ class BrokerConnection:
         # Bumped on every CONNACK: an acknowledgement carries the one it was received under.
         self._generation = 0
         self._up = False
+        self._stopping = False
         self.connected = asyncio.Event()
         # Called on the event loop each time the session is up and subscribed again.
         self.on_connect: list[Callable[[], None]] = []
@@ -82,6 +83,7 @@ class BrokerConnection:
         try:
             await asyncio.Event().wait()
         finally:
+            self._stopping = True
             self._client.disconnect()
             await asyncio.to_thread(self._client.loop_stop)
             self._up = False
@@ -176,7 +178,7 @@ class BrokerConnection:
         reason: ReasonCode,
         _properties: Properties | None,
     ) -> None:
-        if self._up:
+        if self._up and not self._stopping:
             log.warning("broker connection lost (%s); reconnecting", reason)
         self._up = False
         self.post(self.connected.clear)

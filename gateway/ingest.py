@@ -46,6 +46,7 @@ from gateway.admission import (
 )
 from gateway.connection import Ack, BrokerConnection
 from gateway.occupancy import Occupancy
+from gateway.receipts import Receipts
 from gateway.store.records import logged_credential
 from gateway.store.writer import EventWriter, Record
 from varco import protocol, transport
@@ -62,6 +63,7 @@ from varco.protocol import (
     Topic,
     TopicError,
 )
+from varco.protocol.payloads import EventId
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +120,7 @@ class Ingest:
         self._pending_lock = threading.Lock()
         self._taps = TokenBucket(self._options.tap_rate)
         self._refusals = RefusalLog(log)
+        self._receipts = Receipts(self._connection.answer)
         # Built once; each message is then a lookup (unknown channels never reach here).
         self._handlers: dict[Channel, Callable[[Topic, Any, Ack], None]] = {
             Channel.TAP: self._on_tap,
@@ -172,20 +175,26 @@ class Ingest:
         except PayloadTooLargeError as exc:
             return self._refuse(topic, "too_large", exc, ack)
         except PayloadError as exc:
-            return self._refuse(topic, "invalid_payload", exc, ack)
+            self._refuse(topic, "invalid_payload", exc, ack)
+            # Sent again, it would fail again: the edge may forget it, if it can be named.
+            return self._refused_for_good(topic, _event_id_in(raw))
         refusal = time_refusal(payload, protocol.utcnow())
         if refusal is not None:
             if not isinstance(payload, Tap) or payload.offline is not None:
-                return self._refuse(topic, refusal, "a time the gateway cannot believe", ack)
+                self._refuse(topic, refusal, "a time the gateway cannot believe", ack)
+                return self._refused_for_good(topic, getattr(payload, "event_id", None))
             # A member is at the door: answer, and record the tap at the gateway's time.
             self.counters[f"replaced_{refusal}"] += 1
             self._refusals.refused(topic.device, refusal, str(topic), "tap time replaced")
             payload = msgspec.structs.replace(payload, at=protocol.utcnow())
         trespass = self._trespass(topic, payload)
         if trespass is not None:
-            return self._refuse(topic, *trespass, ack)
+            self._refuse(topic, *trespass, ack)
+            if trespass[0] != "tap_rate":  # a tap refused for its rate comes back offline
+                self._refused_for_good(topic, getattr(payload, "event_id", None))
+            return None
         self.counters[f"accepted_{topic.channel.value}"] += 1
-        tracked = self._tracked(topic.device, ack)
+        tracked = _Settle(self, topic, getattr(payload, "event_id", None), ack)
         try:
             self._handlers[topic.channel](topic, payload, tracked)
         except Exception:
@@ -198,7 +207,8 @@ class Ingest:
                 topic_name,
                 getattr(payload, "event_id", None),
             )
-            tracked(False)
+            # Let the broker go on, but no receipt: the edge sends it again later.
+            tracked.release()
         return None
 
     def _trespass(self, topic: Topic, payload: Payload) -> tuple[str, str] | None:
@@ -232,23 +242,19 @@ class Ingest:
         # Acknowledged on purpose: redelivering a bad message would only fail again.
         ack(False)
 
-    def _tracked(self, device: str, ack: Ack) -> Ack:
-        """Count ``device``'s message as pending until ``ack`` is called (once)."""
+    def _refused_for_good(self, topic: Topic, event_id: str | None) -> None:
+        if event_id is not None:
+            self._connection.post(self._receipts.refused, topic, event_id)
+
+    def _settled(self, settle: _Settle, stored: bool) -> None:
+        # The message's commit is done (``stored``), or it is let go: it no longer counts
+        # against its device's budget; the broker may forget it; if stored, the edge may too.
         with self._pending_lock:
-            self._pending[device] += 1
-        done = False
-
-        def settled(is_new: bool) -> None:
-            nonlocal done
-            if not done:
-                done = True
-                with self._pending_lock:
-                    self._pending[device] -= 1
-                    if self._pending[device] <= 0:
-                        del self._pending[device]
-            ack(is_new)
-
-        return settled
+            self._pending[settle.topic.device] -= 1
+            if self._pending[settle.topic.device] <= 0:
+                del self._pending[settle.topic.device]
+        if stored and settle.event_id is not None:
+            self._receipts.committed(settle.topic, settle.event_id)
 
     def _on_tap(self, topic: Topic, tap: Tap, ack: Ack) -> None:
         if tap.offline is not None:
@@ -300,7 +306,7 @@ class Ingest:
         # Answer first: the decision path waits for no disk.
         self._publish(protocol.topic(topic.site, topic.device, Channel.DECISION), decision)
         if row is None:
-            ack(False)
+            self._connection.post(ack, False)  # recorded before: receipted on the loop
         self._later(topic, decision, None if row is None else Record("access", row, ack))
 
     def passed(self, door_id: str, member_id: int, at: datetime) -> None:
@@ -435,3 +441,48 @@ E = TypeVar("E", DoorEvent, DeskEvent)
 def _until_now(event: E) -> E:
     now = protocol.utcnow()
     return event if event.at <= now else msgspec.structs.replace(event, at=now)
+
+
+class _Settle:
+    """The acknowledgement of one accepted message: the PUBACK, its budget, its receipt.
+
+    Called with ``is_new`` once the message's record is committed (on the event loop);
+    ``release()`` lets the message go without a receipt (a fault of ours). Once only.
+    """
+
+    __slots__ = ("_ack", "_done", "_ingest", "event_id", "topic")
+
+    def __init__(self, ingest: Ingest, topic: Topic, event_id: str | None, ack: Ack) -> None:
+        self._ingest = ingest
+        self.topic = topic
+        self.event_id = event_id
+        self._ack = ack
+        self._done = False
+        with ingest._pending_lock:
+            ingest._pending[topic.device] += 1
+
+    def __call__(self, is_new: bool) -> None:
+        self._settle(is_new, stored=True)
+
+    def release(self) -> None:
+        self._settle(False, stored=False)
+
+    def _settle(self, is_new: bool, *, stored: bool) -> None:
+        if self._done:
+            return
+        self._done = True
+        self._ingest._settled(self, stored)
+        self._ack(is_new)
+
+
+def _event_id_in(raw: bytes) -> str | None:
+    """Return the event id of a payload that is not valid otherwise, if it names one."""
+    try:
+        document = msgspec.json.decode(raw)
+    except msgspec.DecodeError:
+        return None
+    event_id = document.get("event_id") if isinstance(document, dict) else None
+    try:
+        return msgspec.convert(event_id, EventId) if event_id is not None else None
+    except msgspec.ValidationError:
+        return None

@@ -73,6 +73,11 @@ def test_a_device_role_allows_its_own_topics_and_nothing_else() -> None:
             "topic": "varco/v1/hq/door-ctl-1/command",
             "allow": True,
         },
+        {
+            "acltype": "subscribePattern",
+            "topic": "varco/v1/hq/door-ctl-1/receipt",
+            "allow": True,
+        },
     ]
 
 

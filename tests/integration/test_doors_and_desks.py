@@ -86,15 +86,16 @@ async def site(mosquitto: Mosquitto, tmp_path: Path) -> AsyncIterator[tuple[Gate
             ],
         )
     )
-    async with (
-        Gateway(gateway_settings(database, mosquitto)) as gateway,
-        running(door_controller),
-        running(desk_node),
-    ):
-        # The pin idles high (pulled up: an open door) until the door is shut.
-        door_controller.pin_factory.pin(CONTACT).drive_low()
-        await eventually(lambda: door_states(gateway) == ["opened", "closed"])
-        yield gateway, door_controller, desk_node
+    async with Gateway(gateway_settings(database, mosquitto)) as gateway:
+        assert gateway.ingest is not None
+        # Subscribed before the devices speak: what a new broker takes before that reaches
+        # no one, and comes again only when its receipt is overdue.
+        await asyncio.wait_for(gateway.ingest.connected.wait(), timeout=5)
+        async with running(door_controller), running(desk_node):
+            # The pin idles high (pulled up: an open door) until the door is shut.
+            door_controller.pin_factory.pin(CONTACT).drive_low()
+            await eventually(lambda: door_states(gateway) == ["opened", "closed"])
+            yield gateway, door_controller, desk_node
 
 
 def door_states(gateway: Gateway) -> list[str]:

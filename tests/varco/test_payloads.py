@@ -32,6 +32,7 @@ from varco.protocol import (
     PayloadError,
     PayloadTooLargeError,
     Reason,
+    Receipt,
     Status,
     Tap,
     Window,
@@ -122,6 +123,10 @@ GOLDEN: dict[Channel, tuple[Payload, bytes]] = {
         ),
         b'{"v":1,"command_id":"cmd-0000000001","action":"unlock","door":"front-door",'
         b'"seconds":5.0,"issued_at":"2024-05-01T09:30:15Z","expires_at":"2024-05-01T09:30:45Z"}',
+    ),
+    Channel.RECEIPT: (
+        Receipt(committed=("3f1c9a0e5b7d4c2a",), refused=("9b8a7c6d5e4f3a21",)),
+        b'{"v":1,"committed":["3f1c9a0e5b7d4c2a"],"refused":["9b8a7c6d5e4f3a21"]}',
     ),
     Channel.ALLOWLIST: (
         Allowlist(

@@ -15,6 +15,7 @@ from varco.protocol.allowlist import (
 )
 from varco.protocol.payloads import (
     MAX_EVENT_BYTES,
+    MAX_RECEIPT_IDS,
     MAX_STATUS_BYTES,
     PASS_QR_PREFIX,
     Command,
@@ -30,6 +31,7 @@ from varco.protocol.payloads import (
     PayloadError,
     PayloadTooLargeError,
     Reason,
+    Receipt,
     Status,
     Tap,
     credential_of,
@@ -67,6 +69,7 @@ __all__ = [
     "MAX_ALLOWLIST_BYTES",
     "MAX_ALLOWLIST_CREDENTIALS",
     "MAX_EVENT_BYTES",
+    "MAX_RECEIPT_IDS",
     "MAX_STATUS_BYTES",
     "MODELS",
     "PASS_QR_PREFIX",
@@ -92,6 +95,7 @@ __all__ = [
     "PayloadError",
     "PayloadTooLargeError",
     "Reason",
+    "Receipt",
     "Refusal",
     "Schedule",
     "Status",

@@ -7,19 +7,23 @@ from typing import Any
 from varco.protocol.allowlist import MAX_ALLOWLIST_BYTES, Allowlist, AllowlistDelta
 from varco.protocol.payloads import (
     MAX_EVENT_BYTES,
+    MAX_RECEIPT_BYTES,
     MAX_STATUS_BYTES,
     Command,
     Decision,
     DeskEvent,
     DoorEvent,
     PayloadError,
+    Receipt,
     Status,
     Tap,
     decode_as,
 )
 from varco.protocol.topics import Channel
 
-Payload = Tap | Decision | DoorEvent | DeskEvent | Status | Allowlist | AllowlistDelta | Command
+Payload = (
+    Tap | Decision | DoorEvent | DeskEvent | Status | Allowlist | AllowlistDelta | Command | Receipt
+)
 
 # The allow-list channel carries a whole list or an update, told apart by their "kind".
 MODELS: dict[Channel, Any] = {
@@ -30,11 +34,13 @@ MODELS: dict[Channel, Any] = {
     Channel.STATUS: Status,
     Channel.ALLOWLIST: Allowlist | AllowlistDelta,
     Channel.COMMAND: Command,
+    Channel.RECEIPT: Receipt,
 }
 
 _LIMITS: dict[Channel, int] = {
     Channel.STATUS: MAX_STATUS_BYTES,
     Channel.ALLOWLIST: MAX_ALLOWLIST_BYTES,
+    Channel.RECEIPT: MAX_RECEIPT_BYTES,
 }
 
 
