@@ -167,7 +167,8 @@ class SerialLineReaderConfig(_Reader, tag="serial_line", frozen=True, kw_only=Tr
 
 
 class Mfrc522ReaderConfig(_Reader, tag="mfrc522", frozen=True, kw_only=True):
-    """An RC522 (13.56 MHz, MIFARE) on SPI, through the ``mfrc522`` package (``[pi]`` extra)."""
+    """An RC522 (13.56 MHz, MIFARE) on SPI (``spidev``, in the ``[pi]`` extra); its reset pin
+    goes through the pin factory like every other pin."""
 
     spi_bus: Annotated[int, Meta(ge=0, le=1)] = 0
     spi_device: Annotated[int, Meta(ge=0, le=1)] = 0
