@@ -26,8 +26,9 @@ __all__ = ["Agent", "Desk", "Door", "Outcome", "pin_factory_for"]
 def pin_factory_for(config: EdgeConfig) -> PinFactory:
     """Choose the gpiozero pin factory: the one place it is decided."""
     if config.pin_factory == "mock" or os.environ.get("GPIOZERO_PIN_FACTORY") == "mock":
-        return mock_factory()
-    return None  # gpiozero picks the Pi's own (lgpio, RPi.GPIO, ...)
+        contacts = [door.contact_pin for door in config.doors if door.contact_pin is not None]
+        return mock_factory(closed_switches=contacts)  # the doors start shut
+    return None  # gpiozero picks the Pi's own: lgpio (the [pi] extra), on every model
 
 
 class Desk:
