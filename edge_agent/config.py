@@ -33,6 +33,7 @@ __all__ = [
     "DeskConfig",
     "DoorConfig",
     "EdgeConfig",
+    "KeyboardReaderConfig",
     "Mfrc522ReaderConfig",
     "PirDeskConfig",
     "PressureMatDeskConfig",
@@ -177,9 +178,29 @@ class Mfrc522ReaderConfig(_Reader, tag="mfrc522", frozen=True, kw_only=True):
     hold_off_seconds: HoldOff = 2.0
 
 
+class KeyboardReaderConfig(_Reader, tag="keyboard", frozen=True, kw_only=True):
+    """A USB reader that types the card number as a keyboard, read through evdev (Linux)."""
+
+    device: Annotated[
+        str,
+        Meta(
+            min_length=1,
+            description=(
+                "Its event device, best by id: /dev/input/by-id/usb-<maker>-event-kbd. "
+                "The agent takes it for itself, so its keystrokes reach nothing else"
+            ),
+        ),
+    ]
+    hold_off_seconds: HoldOff = 2.0
+
+
 # A file names the kind (`kind: rdm6300`); a door without a `reader` gets a simulated one.
 ReaderConfig: TypeAlias = (
-    SimulatedReaderConfig | Rdm6300ReaderConfig | SerialLineReaderConfig | Mfrc522ReaderConfig
+    SimulatedReaderConfig
+    | Rdm6300ReaderConfig
+    | SerialLineReaderConfig
+    | Mfrc522ReaderConfig
+    | KeyboardReaderConfig
 )
 
 

@@ -22,6 +22,7 @@ from types import TracebackType
 from typing import Protocol, Self, assert_never
 
 from edge_agent.config import (
+    KeyboardReaderConfig,
     Mfrc522ReaderConfig,
     Rdm6300ReaderConfig,
     ReaderConfig,
@@ -172,11 +173,14 @@ class SimulatedReader:
         self._hold_off = HoldOff(hold_off_seconds, clock)
         self._cards: asyncio.Queue[str] = asyncio.Queue()
 
-    def present(self, uid: str) -> None:
-        """Hold a card with ``uid`` against the reader."""
-        uid = uid.upper()
-        if self._hold_off.admit(uid):
-            self._cards.put_nowait(uid)
+    def present(self, uid: str) -> bool:
+        """Hold a card with ``uid`` against the reader; return whether that was a tap."""
+        if uid[: len(PASS_QR_PREFIX)].lower() != PASS_QR_PREFIX:
+            uid = uid.upper()  # a pass's code is kept as it was scanned
+        if not self._hold_off.admit(uid):
+            return False
+        self._cards.put_nowait(uid)
+        return True
 
     async def read(self) -> str:
         """Wait for the next card and return its UID."""
@@ -186,7 +190,7 @@ class SimulatedReader:
         """Release nothing: a simulated reader holds no device."""
 
 
-class _ThreadedReader(abc.ABC):
+class ThreadedReader(abc.ABC):
     """A reader whose device blocks: a thread sights cards, the running event loop gets the taps."""
 
     def __init__(self, name: str, hold_off_seconds: float, clock: Clock) -> None:
@@ -255,7 +259,7 @@ class _ThreadedReader(abc.ABC):
             self._loop.call_soon_threadsafe(self._taps.put_nowait, tap)
 
 
-class _SerialReader(_ThreadedReader):
+class _SerialReader(ThreadedReader):
     """A reader on a serial port, read on a thread with pyserial's blocking reads."""
 
     _kind: str
@@ -324,7 +328,7 @@ class SerialLineReader(_SerialReader):
     _decoder_for = staticmethod(LineDecoder)
 
 
-class Mfrc522Reader(_ThreadedReader):
+class Mfrc522Reader(ThreadedReader):
     """An RC522 (13.56 MHz, MIFARE) on SPI, polled for a card every ``poll_seconds``."""
 
     def __init__(
@@ -385,5 +389,10 @@ def open_reader(config: ReaderConfig, *, pin_factory: PinFactory = None) -> Read
             )
         case Mfrc522ReaderConfig():
             return Mfrc522Reader.open(config, pin_factory=pin_factory)
+        case KeyboardReaderConfig():
+            # Imported here: it builds on this module, and only its doors need it.
+            from edge_agent.keyboard import KeyboardReader  # noqa: PLC0415
+
+            return KeyboardReader.open(config)
         case _:
             assert_never(config)
