@@ -16,6 +16,7 @@ from edge_agent.config import (
     UltrasonicDeskConfig,
     load_config,
 )
+from gateway.device_config import DESK_PINS, STANDARD_DOORS, Broker, DoorSpec, render_config
 
 FIRMWARE = Path(__file__).parents[1] / "firmware_config"
 EXAMPLES = sorted((FIRMWARE / "examples").glob("*.yaml"))
@@ -214,3 +215,53 @@ def test_the_readme_names_every_file_in_the_folder() -> None:
     assert len(files) >= 6
     for name in files:
         assert f"`{name}`" in readme, f"README.md does not mention {name}"
+
+
+# The file the gateway writes (gateway/device_config.py) is wired as wiring.md says.
+
+
+def gateway_file(tmp_path: Path, doors: int, desks: int) -> EdgeConfig:
+    text = render_config(
+        device_id="door-ctl-7",
+        site="milano",
+        allowlist_key="ab" * 32,
+        broker=Broker("broker.example.org", 1883),
+        doors=[DoorSpec(f"door-{n}", 5.0) for n in range(doors)],
+        desks=[f"desk-{n}" for n in range(desks)],
+    )
+    path = tmp_path / "edge.yaml"
+    path.write_text(text, encoding="utf-8")
+    return load_config(path)
+
+
+def test_the_gateways_first_door_is_wired_as_the_door_controller_example(tmp_path: Path) -> None:
+    example = load_config(FIRMWARE / "examples" / "door-controller.yaml").doors[0]
+    written = gateway_file(tmp_path, doors=1, desks=0).doors[0]
+    pins = ("relay_pin", "contact_pin", "exit_button_pin", "green_led_pin", "red_led_pin")
+
+    assert [getattr(written, pin) for pin in (*pins, "buzzer_pin")] == [
+        getattr(example, pin) for pin in (*pins, "buzzer_pin")
+    ]
+    assert written.reader == Mfrc522ReaderConfig(reset_pin=25)
+    assert isinstance(example.reader, Mfrc522ReaderConfig)
+    assert (example.reader.spi_device, example.reader.reset_pin) == (0, 25)
+    assert written.relay_active_high == example.relay_active_high
+
+
+def test_every_pin_of_the_gateways_doors_is_in_the_wiring_tables(tmp_path: Path) -> None:
+    rows = wiring_rows()
+    config = gateway_file(tmp_path, doors=2, desks=0)
+
+    for word, bcm in used_pins(config):
+        matching = [row for row in rows if row.bcm == bcm and word.lower() in row.signal.lower()]
+        assert matching, f"wiring.md has no row with BCM {bcm} for {word!r}"
+    second = [row for row in rows if row.signal.lower().startswith("second")]
+    assert {row.bcm for row in second} == {7, *STANDARD_DOORS[1].pins()}
+
+
+def test_wiring_md_lists_the_gateways_desk_pins_in_order() -> None:
+    text = (FIRMWARE / "wiring.md").read_text(encoding="utf-8")
+    listed = re.search(r"^BCM ((?:\d+, )+\d+)\.$", text, re.MULTILINE)
+
+    assert listed is not None
+    assert tuple(int(pin) for pin in listed.group(1).split(", ")) == DESK_PINS
