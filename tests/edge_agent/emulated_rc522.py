@@ -361,10 +361,15 @@ class SpiBus:
     def __init__(self) -> None:
         self.chips: dict[tuple[int, int], Rc522Chip] = {}
         self.opened: list[tuple[int, int]] = []
+        self.refusals: dict[tuple[int, int], int] = {}  # errno an open fails with
 
     def wire(self, chip: Rc522Chip, bus: int = 0, device: int = 0) -> Rc522Chip:
         self.chips[(bus, device)] = chip
         return chip
+
+    def refuse(self, code: int, bus: int = 0, device: int = 0) -> None:
+        """Make opening ``/dev/spidevB.D`` fail with ``code`` (EACCES: not in the spi group)."""
+        self.refusals[(bus, device)] = code
 
     def module(self) -> types.ModuleType:
         """A stand-in ``spidev`` module whose ``SpiDev`` talks to the wired chips."""
@@ -381,6 +386,9 @@ class SpiBus:
                 self._chip: Rc522Chip | None = None
 
             def open(self, number: int, device: int) -> None:
+                refusal = bus.refusals.get((number, device))
+                if refusal is not None:
+                    raise OSError(refusal, os.strerror(refusal))  # as spidev: from errno
                 chip = bus.chips.get((number, device))
                 if chip is None:
                     # As spidev does when /dev/spidevB.D is not there (SPI off, or no CE1).
