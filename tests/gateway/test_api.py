@@ -83,8 +83,9 @@ READS = [
 PUBLIC = ["/healthz", "/live/state", "/live/board", "/live/events"]
 # Reads for admins and operators only (tests/gateway/test_audit.py checks the viewer's 403).
 OPERATOR_READS = ["/audit", "/set-aside-records"]
-# Reads for admins only (tests/gateway/test_tokens.py checks the others' 403).
-ADMIN_READS = ["/tokens"]
+# Reads for admins only (tests/gateway/test_tokens.py and test_device_config.py check the
+# others' 403).
+ADMIN_READS = ["/tokens", "/devices/{device_id}/config"]
 WRITES: dict[tuple[str, str], dict[str, Any] | None] = {
     ("POST", "/zones"): ZONE,
     ("POST", "/plans"): PLAN,
@@ -411,7 +412,7 @@ def test_an_admin_sets_up_a_meeting_room_for_a_new_member(
         None,
         None,
     )
-    assert f"allowlist_key: {device['allowlist_key']}" in device["config_yaml"]
+    assert f'allowlist_key: "{device["allowlist_key"]}"' in device["config_yaml"]
     assert door == {
         "id": "meeting-door",
         "name": "Meeting rooms",
