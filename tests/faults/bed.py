@@ -1,8 +1,9 @@
 """The fault bed: every real process of a space, the load on it, and the final account.
 
-A scenario gets a running ``FaultBed`` (the ``bed`` fixture), runs ``bed.load`` while it
-breaks things (``bed.gateway.kill()``, ``bed.broker.kill()``, ``bed.influxd.stop()``,
-``bed.links[device].set("down")``, ``bed.edges[device].kill()``...), then calls
+A scenario gets a running ``FaultBed`` (the ``bed`` fixture), runs the load
+(``async with bed.load.running():``) while it breaks things (``bed.gateway.kill()``,
+``bed.kill_broker()``, ``bed.influxd.stop()``, ``bed.links[device].set("down")``,
+``bed.edges[device].kill()``...), then calls
 ``await bed.account(name)``: it waits until nothing moves any more, classes every event the
 edges made, prints and keeps the table row, and returns the ``Account`` to assert on.
 """
@@ -64,6 +65,17 @@ class FaultBed:
 
     def edge_of(self, door: str) -> EdgeProcess:
         return next(edge for edge in self.edges.values() if door in edge.readers)
+
+    def kill_broker(self) -> None:
+        """SIGKILL the broker; its port refuses connections until ``start_broker``."""
+        self.broker.kill()
+        for link in self.links.values():
+            link.broker_gone()
+
+    def start_broker(self) -> None:
+        self.broker.start()
+        for link in self.links.values():
+            link.broker_back()
 
     async def restart_gateway(self) -> None:
         self.gateway.start()

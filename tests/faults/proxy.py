@@ -1,11 +1,16 @@
 """A TCP relay between one edge and the broker: the network the test can cut or make half-open.
 
 Each edge connects to the broker through its own ``LinkProxy``. ``up`` relays bytes both
-ways; ``down`` resets every connection and every new one (a cable pulled, a switch rebooting:
-the edge sees it at once); ``half_open`` keeps every connection open and relays nothing,
-either way, and new connections are taken and never answered (a NAT that forgot the flow, a
-Wi-Fi link gone deaf: nobody is told). Back ``up``, the connections that went deaf are reset,
-as the far end would do on the next packet, and new ones relay again.
+ways; ``down`` resets every connection and refuses new ones (a cable pulled, a switch
+rebooting: the edge sees it at once); ``half_open`` keeps every connection open and relays
+nothing, either way, and new connections are taken and never answered (a NAT that forgot the
+flow, a Wi-Fi link gone deaf: nobody is told). Back ``up``, the connections that went deaf are
+reset, as the far end would do on the next packet, and new ones relay again.
+
+While the broker is down (``broker_gone``, until ``broker_back``), the relay refuses
+connections as the broker's own closed port would: a relay that took them and then hung up
+would make every client wait for its CONNACK until its own timeout, a delay the edge never
+sees when it reaches the broker itself.
 
 The relay runs its own event loop on a thread, so that the test's blocking calls (SQL, a
 process to wait for) never hold the edge's bytes.
@@ -46,6 +51,7 @@ class LinkProxy:
         self.port = free_port()
         self.broker_port = broker_port
         self.mode: Mode = "up"
+        self.broker_up = True
         self._pairs: set[_Pair] = set()
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
@@ -66,6 +72,16 @@ class LinkProxy:
         """Switch the link to ``mode``; returns once connections are reset or marked deaf."""
         asyncio.run_coroutine_threadsafe(self._set(mode), self._loop).result(timeout=5)
 
+    def broker_gone(self) -> None:
+        """Refuse connections, as the broker's port does while it is down."""
+        self.broker_up = False
+        asyncio.run_coroutine_threadsafe(self._listen(), self._loop).result(timeout=5)
+
+    def broker_back(self) -> None:
+        """Take connections again."""
+        self.broker_up = True
+        asyncio.run_coroutine_threadsafe(self._listen(), self._loop).result(timeout=5)
+
     async def _set(self, mode: Mode) -> None:
         self.mode = mode
         for pair in list(self._pairs):
@@ -74,20 +90,28 @@ class LinkProxy:
                 self._pairs.discard(pair)
             elif mode == "half_open":
                 pair.deaf = True
+        await self._listen()
 
     async def _listen(self) -> None:
-        self._server = await asyncio.start_server(self._accept, "127.0.0.1", self.port)
+        """Listen while connections may be taken; otherwise let the port refuse them."""
+        listening = self.mode != "down" and self.broker_up
+        if listening and self._server is None:
+            self._server = await asyncio.start_server(self._accept, "127.0.0.1", self.port)
+        elif not listening and self._server is not None:
+            self._server.close()
+            self._server = None
 
     async def _close(self) -> None:
         if self._server is not None:
             self._server.close()
+            self._server = None
         for pair in list(self._pairs):
             pair.close()
         self._pairs.clear()
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         pair = _Pair(writer)
-        if self.mode == "down":
+        if self.mode == "down" or not self.broker_up:  # taken just before the port closed
             pair.close()
             return
         self._pairs.add(pair)
