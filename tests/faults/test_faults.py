@@ -57,8 +57,9 @@ async def test_the_gateway_killed_twice_mid_stream(bed: FaultBed, sizes: Sizes) 
         for _ in range(2):
             bed.gateway.kill()
             # Down: each door waits its timeout and decides offline; its online tap waits at
-            # the broker for the gateway, which decides it again when it is back.
-            await bed.run_for(sizes.seconds(12, 4))
+            # the broker for the gateway, which decides it again when it is back. Long enough
+            # for a few such taps at every door, whatever the scale.
+            await bed.run_for(sizes.seconds(12, 6))
             await bed.restart_gateway()
             await bed.run_for(sizes.seconds(12, 3))
     result = await bed.account("gateway SIGKILL twice")
