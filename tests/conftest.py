@@ -25,6 +25,19 @@ POSTGRES_ADMIN_URL = os.environ.get(
 )
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--fault-scale",
+        type=float,
+        default=None,
+        help=(
+            "how long the fault suite's outages last and how much goes through them: 1 is "
+            "issue 11's sizes (InfluxDB down 60 s, a door offline 60 s with 1,000 taps...), "
+            "the default 0.25 a quarter of that; also VARCO_FAULT_SCALE"
+        ),
+    )
+
+
 def need(condition: bool, reason: str) -> None:
     """Skip the test with ``reason`` unless ``condition``; under CI a missing part fails."""
     if condition:
