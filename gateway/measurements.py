@@ -90,6 +90,27 @@ def access_point(row: Mapping[str, Any]) -> Sample:
     )
 
 
+def superseded_access_point(row: Mapping[str, Any]) -> Sample | None:
+    """Return the point a tap was first given if its door then decided it offline, or ``None``.
+
+    The gateway answered, the answer came too late, the door decided for itself: the tap is
+    one event with the door's outcome, and the point of the gateway's answer (another series:
+    ``result`` and ``reason`` are tags) must go (``Recorder`` deletes it).
+    """
+    if row.get("online_granted") is None:
+        return None
+    online = {**row, "granted": row["online_granted"], "reason": row["online_reason"]}
+    return access_point({**online, "decided_offline": False})
+
+
+def delete_predicate(sample: Sample) -> str:
+    """Return the InfluxDB delete predicate naming ``sample``'s series."""
+    terms = [f'_measurement="{sample.measurement}"']
+    # Tag values are ids and enum values (``varco.protocol``): no quote to escape.
+    terms += [f'{key}="{value}"' for key, value in sorted(sample.tags.items()) if value]
+    return " AND ".join(terms)
+
+
 def door_point(site: str, event: DoorEvent) -> Sample:
     """Return the point for one door event."""
     return Sample(

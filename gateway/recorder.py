@@ -1,9 +1,15 @@
 """The recorder: every telemetry point waits in a durable outbox until InfluxDB acknowledges it.
 
-A point is committed to the outbox (its own SQLite file, WAL) when its event is observed; a
-forwarder task sends the oldest points in batches (gzip) through influxdb-client's synchronous
-v2 write API, in a worker thread, with the client's own retries off: the outbox does the
-retrying, with exponential back-off. A point leaves the outbox only after a 2xx.
+A door, desk or device point is committed to the outbox (its own SQLite file, WAL) when its event
+is observed (a redelivery writes the same point again: same series, same time). A tap's point is
+committed from what SQL holds once its record is committed (``EventWriter``), before the edge is
+told it may forget the tap: one point per tap, with its final outcome. A tap the door decided
+offline after the gateway had answered also queues the deletion of the point of the gateway's
+answer (another series, since ``result`` and ``reason`` are tags), in order behind it; a
+deletion is a line ``DELETE <ns> <predicate>`` in the same outbox. A forwarder task sends the
+oldest points in batches (gzip) through influxdb-client's synchronous v2 write API, in a worker
+thread, with the client's own retries off: the outbox does the retrying, with exponential
+back-off. A point leaves the outbox only after a 2xx.
 
 - A 400/413/422 means a point (not InfluxDB) is at fault: the batch is split in halves until the
   bad points stand alone; each is logged with InfluxDB's reason, moved to the ``rejected`` table
@@ -27,6 +33,7 @@ import time
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -229,13 +236,22 @@ class Recorder:
         """Commit the points of a door, desk or status message (an ingest observer)."""
         self.record(measurements.message_points(topic, payload, self.desk_areas))
 
-    def on_access(self, row: dict[str, Any]) -> None:
-        """Commit the point of an access-log row (an ingest access observer)."""
-        self.record([measurements.access_point(row)])
+    def on_access_committed(self, rows: Iterable[Mapping[str, Any]]) -> None:
+        """Commit the points of taps as SQL holds them (the event writer, after a commit)."""
+        lines: list[str] = []
+        for row in rows:
+            superseded = measurements.superseded_access_point(row)
+            if superseded is not None:
+                lines.append(_deletion(superseded))
+            lines.append(measurements.access_point(row).line())
+        self._put(lines)
 
     def record(self, points: Iterable[measurements.Sample]) -> None:
         """Commit points to the outbox; the forwarder sends them later."""
-        self.counters["recorded"] += self.outbox.put(p.line() for p in points)
+        self._put([p.line() for p in points])
+
+    def _put(self, lines: list[str]) -> None:
+        self.counters["recorded"] += self.outbox.put(lines)
         self.counters["dropped"] = self.outbox.dropped
         self._news.set()
 
@@ -294,8 +310,15 @@ class Recorder:
             if not batch:
                 await self._news.wait()
                 continue
+            # Points up to the first deletion go together; a deletion goes alone, in order.
+            cut = next((i for i, (_, line) in enumerate(batch) if line.startswith(DELETE)), None)
+            if cut is not None:
+                batch = batch[: cut or 1]
             try:
-                await self._send_or_isolate(batch)
+                if batch[0][1].startswith(DELETE):
+                    await self._delete(batch[0])
+                else:
+                    await self._send_or_isolate(batch)
             except _UnavailableError as exc:
                 self.counters["write_failures"] += 1
                 log.warning(
@@ -326,6 +349,38 @@ class Recorder:
         self.outbox.remove([seq for seq, _ in batch])
         self.counters["written"] += len(batch)
 
+    async def _delete(self, item: tuple[int, str]) -> None:
+        seq, line = item
+        _, nanoseconds, predicate = line.split(" ", 2)
+        try:
+            await asyncio.to_thread(self._delete_now, int(nanoseconds), predicate)
+        except _RejectedError as exc:
+            self.outbox.reject(seq, line, exc.reason)
+            self.counters["rejected"] += 1
+            log.warning("InfluxDB refused a deletion (%d %s): %s", exc.status, exc.reason, line)
+            return
+        self.outbox.remove([seq])
+        self.counters["deleted"] += 1
+
+    def _delete_now(self, nanoseconds: int, predicate: str) -> None:
+        # [t, t + 1 ns]: the point's own time, whether the end is inclusive or not (points
+        # are whole microseconds, so t + 1 ns holds none).
+        try:
+            self._client.delete_api().delete(
+                start=_rfc3339(nanoseconds),
+                stop=_rfc3339(nanoseconds + 1),
+                predicate=predicate,
+                bucket=self._target.bucket,
+                org=self._target.org,
+            )
+        except ApiException as exc:
+            status = int(exc.status or 0)
+            if status in _POINT_FAULTS:
+                raise _RejectedError(status, _reason(exc)) from None
+            raise _UnavailableError(f"HTTP {status}: {_reason(exc)}") from None
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise _UnavailableError(str(exc)) from None
+
     def _write(self, lines: list[str]) -> None:
         # Runs in a worker thread; translates the client's errors into ours.
         try:
@@ -343,6 +398,18 @@ class Recorder:
             raise _UnavailableError(f"HTTP {status}: {reason}") from None
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise _UnavailableError(str(exc)) from None
+
+
+DELETE = "DELETE "
+
+
+def _deletion(sample: measurements.Sample) -> str:
+    return f"{DELETE}{sample.nanoseconds} {measurements.delete_predicate(sample)}"
+
+
+def _rfc3339(nanoseconds: int) -> str:
+    seconds, rest = divmod(nanoseconds, 1_000_000_000)
+    return f"{datetime.fromtimestamp(seconds, UTC):%Y-%m-%dT%H:%M:%S}.{rest:09d}Z"
 
 
 def _reason(exc: ApiException) -> str:

@@ -96,7 +96,8 @@ class Gateway:
         if settings.influx_url and self.ingest is not None:
             self.recorder = _recorder(settings)
             self.ingest.observers.append(self.recorder.on_message)
-            self.ingest.access_observers.append(self.recorder.on_access)
+            # A tap's point comes from what SQL committed (one per tap, its final outcome).
+            self.writer.on_access_committed = self.recorder.on_access_committed
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: list[asyncio.Task[None]] = []
         # The background tasks that died, with why: /healthz reports the gateway degraded.

@@ -281,6 +281,11 @@ class AccessEvent(Base):
     # True when the door decided from its cached allow-list, without the gateway.
     decided_offline: Mapped[bool] = mapped_column(Boolean, default=False)
     allowlist_version: Mapped[int | None] = mapped_column(BigInteger)
+    # What the gateway had answered, when the door gave up waiting and decided offline: the
+    # door's decision is what happened; the gateway's is kept to be told apart, and so that
+    # InfluxDB can forget the point it was first given (``gateway.measurements``).
+    online_granted: Mapped[bool | None] = mapped_column(Boolean)
+    online_reason: Mapped[str | None] = mapped_column(String(32))
     tapped_at: Mapped[datetime] = mapped_column(UTCDateTime)
     decided_at: Mapped[datetime] = mapped_column(UTCDateTime)
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)

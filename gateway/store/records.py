@@ -87,10 +87,37 @@ def record_offline_taps(session: Session, rows: Sequence[dict[str, Any]]) -> set
             "reason": insert.excluded.reason,
             "decided_offline": True,
             "allowlist_version": insert.excluded.allowlist_version,
+            # The row's values before this update: what the gateway had answered.
+            "online_granted": table.c.granted,
+            "online_reason": table.c.reason,
         },
         where=table.c.decided_offline.is_(False),
     ).returning(table.c.event_id)
     return set(session.scalars(statement, unique))
+
+
+# What an access point is made of, read back after the commit (``access_outcomes``).
+OUTCOME_COLUMNS = (
+    "event_id",
+    "site",
+    "door_id",
+    "granted",
+    "reason",
+    "decided_offline",
+    "tapped_at",
+    "online_granted",
+    "online_reason",
+)
+
+
+def access_outcomes(session: Session, ids: Sequence[str]) -> list[dict[str, Any]]:
+    """Return what SQL holds of the taps ``ids`` (their final outcome), as plain rows."""
+    if not ids:
+        return []
+    table = _TABLES["access"]
+    columns = [table.c[name] for name in OUTCOME_COLUMNS]
+    rows = session.execute(select(*columns).where(table.c.event_id.in_(set(ids))))
+    return [dict(zip(OUTCOME_COLUMNS, row, strict=True)) for row in rows]
 
 
 def record_device_status(

@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 
 from gateway.store import Store
 from gateway.store.records import (
+    access_outcomes,
     insert_new,
     record_device_status,
     record_door_state,
@@ -84,6 +85,10 @@ class EventWriter:
         self.set_aside = 0
         self.stall_seconds = STALL_SECONDS
         self._in_hand = 0  # taken from the queue, not yet settled
+        # Called on the event loop with the stored outcome of each tap of a committed batch
+        # (new or not), before any of its records is acknowledged: the recorder's points
+        # come from what SQL holds, and are on disk before the edge may forget the event.
+        self.on_access_committed: Callable[[list[dict[str, Any]]], None] | None = None
         self._progress_at = time.monotonic()
 
     @property
@@ -138,7 +143,7 @@ class EventWriter:
         backoff = 0.1
         while True:
             try:
-                new_ids = await asyncio.to_thread(self._write, batch)
+                new_ids, outcomes = await asyncio.to_thread(self._write, batch)
             except Exception as exc:
                 if not is_database_fault(exc):
                     await self._refuse(batch, exc)
@@ -153,7 +158,7 @@ class EventWriter:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, self._max_backoff)
             else:
-                self._settle(batch, new_ids)
+                self._settle(batch, new_ids, outcomes)
                 return
 
     async def _refuse(self, batch: list[Record], error: Exception) -> None:
@@ -192,8 +197,16 @@ class EventWriter:
         with self._store.session() as session:
             set_aside(session, record.kind, record.row, reason)
 
-    def _settle(self, batch: list[Record], new_ids: set[str]) -> None:
+    def _settle(
+        self, batch: list[Record], new_ids: set[str], outcomes: list[dict[str, Any]]
+    ) -> None:
         self._progress_at = time.monotonic()
+        if outcomes and self.on_access_committed is not None:
+            try:
+                self.on_access_committed(outcomes)
+            except Exception:
+                # Stored in SQL all the same; the points are the recorder's to lose, not ours.
+                log.exception("the committed taps' points could not be recorded")
         unclaimed = set(new_ids)  # an id twice in one batch is new once, then a duplicate
         for record in batch:
             if record.kind == "status":
@@ -217,9 +230,11 @@ class EventWriter:
             # The record is stored; a failing callback must not stop the writer.
             log.exception("after committing %s %s", record.kind, record.row.get("event_id"))
 
-    def _write(self, batch: list[Record]) -> set[str]:
+    def _write(self, batch: list[Record]) -> tuple[set[str], list[dict[str, Any]]]:
         with self._store.session() as session:
-            return _apply(session, batch)
+            new_ids = _apply(session, batch)
+            taps = [r.row["event_id"] for r in batch if r.kind == "access"]
+            return new_ids, access_outcomes(session, taps)
 
 
 def _reason(error: Exception) -> str:

@@ -117,11 +117,14 @@ class V2Shim:
     def __init__(self, influxd: Influxd) -> None:
         self.influxd = influxd
         self.writes = 0
+        self.deletes = 0
         shim = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 url = urllib.parse.urlsplit(self.path)
+                if url.path == "/api/v2/delete":
+                    return self._delete(url)
                 if url.path != "/api/v2/write":
                     return self._answer(404, {"code": "not found", "message": url.path})
                 query = urllib.parse.parse_qs(url.query)
@@ -148,6 +151,28 @@ class V2Shim:
                     return self._answer(exc.code, {"code": "invalid", "message": message})
                 except (urllib.error.URLError, OSError) as exc:
                     return self._answer(503, {"code": "unavailable", "message": str(exc)})
+
+            def _delete(self, url: urllib.parse.SplitResult) -> None:
+                # InfluxDB 2's delete (start, stop, a predicate of tag = value terms) as
+                # InfluxQL's DELETE, which 1.6 has: the same points go.
+                bucket = urllib.parse.parse_qs(url.query).get("bucket", [""])[0]
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
+                measurement, terms = "", []
+                for term in body.get("predicate", "").split(" AND "):
+                    key, _, value = term.partition("=")
+                    if key == "_measurement":
+                        measurement = value.strip('"')
+                    else:
+                        terms.append(f"\"{key}\" = '{value.strip(chr(34))}'")
+                terms += [f"time >= '{body['start']}'", f"time <= '{body['stop']}'"]
+                where = " AND ".join(terms)
+                statement = f'DELETE FROM "{measurement}" WHERE {where}'  # noqa: S608 (a test's)
+                try:
+                    shim.influxd.query(statement, bucket)
+                except (urllib.error.URLError, OSError) as exc:
+                    return self._answer(503, {"code": "unavailable", "message": str(exc)})
+                shim.deletes += 1
+                return self._answer(204, None)
 
             def _answer(self, status: int, body: dict[str, str] | None) -> None:
                 data = json.dumps(body).encode() if body is not None else b""

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import msgspec
 import pytest
 from sqlalchemy import func, select
 
@@ -28,13 +29,26 @@ from gateway.recorder import InfluxTarget, Recorder, RecorderOptions
 from gateway.service import Gateway
 from gateway.settings import Settings
 from gateway.store import Store
-from gateway.store.models import DeskEventRecord
+from gateway.store.models import AccessEvent, DeskEventRecord
 from tests.conftest import Mosquitto, free_port, need
-from tests.factories import add_desk_node
+from tests.factories import DOOR_DEVICE, FRONT_DOOR, add_desk_node, make_space
+from tests.factories import SITE as SPACE_SITE
 from tests.integration.conftest import eventually
 from tests.integration.influxd import Influxd, V2Shim
 from varco import protocol, transport
-from varco.protocol import Channel, DeskEvent, DeviceState, DoorEvent, DoorState, Status, Topic
+from varco.protocol import (
+    Channel,
+    Credential,
+    DeskEvent,
+    DeviceState,
+    DoorEvent,
+    DoorState,
+    OfflineDecision,
+    Reason,
+    Status,
+    Tap,
+    Topic,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -114,18 +128,20 @@ async def test_points_round_trip_with_their_own_time(
                 outbox_depth=2,
             ),
         )
-        rec.on_access(
-            {
-                "event_id": "tap-00000001",
-                "site": SITE,
-                "door_id": "front-door",
-                "credential": "04A1B2C3D4",
-                "member_id": 4242,
-                "granted": True,
-                "reason": "granted",
-                "decided_offline": False,
-                "tapped_at": START + timedelta(seconds=3),
-            }
+        rec.on_access_committed(
+            [
+                {
+                    "event_id": "tap-00000001",
+                    "site": SITE,
+                    "door_id": "front-door",
+                    "credential": "04A1B2C3D4",
+                    "member_id": 4242,
+                    "granted": True,
+                    "reason": "granted",
+                    "decided_offline": False,
+                    "tapped_at": START + timedelta(seconds=3),
+                }
+            ]
         )
         assert await rec.flush(10)
         assert rec.counters["written"] == 5
@@ -344,3 +360,85 @@ async def test_the_gateway_records_what_it_ingests(
     assert count(influxd, "occupied", "desk") == 5
     lobby = influxd.rows(BUCKET, """SELECT count("occupied") FROM "desk" WHERE "area" = 'lobby'""")
     assert lobby[0][1] == 1  # desk-1's one event
+
+
+async def test_a_tap_answered_then_decided_offline_is_one_point_with_the_doors_outcome(
+    influxd: Influxd, shim: V2Shim, tmp_path: Path
+) -> None:
+    # The gateway answered (granted), too late: the door decided offline (denied).
+    tap = {
+        "event_id": "tap-00000002",
+        "site": SITE,
+        "door_id": "front-door",
+        "granted": True,
+        "reason": "granted",
+        "decided_offline": False,
+        "tapped_at": START + timedelta(seconds=7),
+    }
+    async with recorder(shim.url, tmp_path / "outbox.db") as rec:
+        rec.on_access_committed([tap])
+        assert await rec.flush(10)
+        door_word = {
+            **tap,
+            "granted": False,
+            "reason": "not_in_allowlist",
+            "decided_offline": True,
+            "online_granted": True,
+            "online_reason": "granted",
+        }
+        rec.on_access_committed([door_word])
+        rec.on_access_committed([door_word])  # committed again after a crash: the same
+        assert await rec.flush(10)
+        assert rec.counters["deleted"] == 2
+    assert influxd.rows(BUCKET, 'SELECT "count", "offline", "result", "reason" FROM "access"') == [
+        ["2026-03-02T09:00:07Z", 1, 1, "denied", "not_in_allowlist"]
+    ]
+
+
+async def test_the_gateway_keeps_one_point_per_tap_in_sql_and_influxdb(
+    influxd: Influxd, shim: V2Shim, mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    settings = Settings(
+        database_url=f"sqlite:///{tmp_path / 'varco.db'}",
+        mqtt_port=mosquitto.port,
+        gateway_id="gateway-test",
+        policy_refresh_seconds=3600,
+        influx_url=shim.url,
+        recorder_outbox=tmp_path / "recorder.db",
+    )
+    with Store(settings.database_url) as store:
+        space = make_space(store)
+    tapped = recent()
+    online = Tap(
+        event_id="late-answer-1",
+        door=FRONT_DOOR,
+        credential=Credential(value=space.ADA_BADGE),
+        at=tapped,
+    )
+    offline = msgspec.structs.replace(
+        online,
+        offline=OfflineDecision(granted=False, reason=Reason.NO_ALLOWLIST),
+    )
+    topic = protocol.topic(SPACE_SITE, DOOR_DEVICE, Channel.TAP)
+    async with Gateway(settings) as gateway:
+        assert gateway.ingest is not None
+        await asyncio.wait_for(gateway.ingest.connected.wait(), timeout=5)
+        async with transport.client(settings.broker(), identifier="door-ctl-raw") as client:
+            await client.publish(topic, protocol.encode(online), qos=1)
+            await eventually(lambda: count(influxd, "count", "access") == 1, within=10)
+            await client.publish(topic, protocol.encode(offline), qos=1)  # the door's word
+            await eventually(
+                lambda: (
+                    influxd.rows(BUCKET, 'SELECT "count", "result" FROM "access"')
+                    == [[influx_time(tapped), 1, "denied"]]
+                ),
+                within=10,
+            )
+        with gateway.store.session() as session:
+            [row] = session.scalars(select(AccessEvent)).all()
+    assert (row.granted, row.reason, row.decided_offline) == (False, "no_allowlist", True)
+    assert (row.online_granted, row.online_reason) == (True, "granted")
+
+
+def influx_time(at: datetime) -> str:
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ").replace("000Z", "Z")
