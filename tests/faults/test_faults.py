@@ -3,8 +3,7 @@
 Every scenario runs the real processes (``tests/faults/bed.py``), keeps a ledger of every
 event the edges made, and ends with the same account: each event landed once, lost or
 duplicated in each store, and each door's own decision against its record. Each must come out
-with 0 lost and 0 duplicated in both stores. Those that do not yet are marked ``xfail``
-(strict) with the mechanism they wait for; remove the mark with the mechanism.
+with 0 lost and 0 duplicated in both stores.
 """
 
 from __future__ import annotations
@@ -15,42 +14,23 @@ from datetime import UTC, datetime
 
 import pytest
 
+from edge_agent import link
 from tests.faults.bed import FaultBed, Sizes
 from tests.faults.ledger import Account
 from tests.faults.space import DECISION_TIMEOUT
 
 pytestmark = [pytest.mark.faults, pytest.mark.integration, pytest.mark.postgres]
 
-END_TO_END = (
-    "waits for end-to-end acknowledgement: an edge keeps each event until the gateway has "
-    "committed it, not until the broker has it (edge_agent/link.py, edge_agent/outbox.py, "
-    "gateway/ingest.py, gateway/store/writer.py)"
-)
-ONE_EVENT_PER_TAP = (
-    "waits for one event per tap: a tap decided online and offline is one event with one "
-    "outcome, and InfluxDB's points come from what SQL committed (gateway/ingest.py, "
-    "gateway/recorder.py)"
-)
-RECORDER_RESUMES = (
-    "waits for the recorder to resume within seconds of InfluxDB's return, whatever the "
-    "outage (gateway/recorder.py)"
-)
-DEAD_LINK = (
-    "waits for the edge to treat unanswered taps as a dead link and decide offline at once "
-    "(edge_agent/link.py, edge_agent/door.py)"
-)
-
 # After InfluxDB comes back, the recorder writes again within this many seconds.
 RESUME_SECONDS = 5.0
 # On a half-open link, at most this many taps wait the full timeout before the edge gives up.
-UNANSWERED_BEFORE_DEAD_LINK = 3
+UNANSWERED_BEFORE_DEAD_LINK = link.SILENT_TAPS
 
 
 def assert_exact(result: Account, bed: FaultBed) -> None:
     assert result.exact, "\n".join([result.row(), *result.examples, bed.diagnosis()])
 
 
-@pytest.mark.xfail(strict=True, reason=ONE_EVENT_PER_TAP)
 async def test_the_gateway_killed_twice_mid_stream(bed: FaultBed, sizes: Sizes) -> None:
     async with bed.load.running():
         await bed.run_for(sizes.seconds(20, 4))
@@ -67,7 +47,6 @@ async def test_the_gateway_killed_twice_mid_stream(bed: FaultBed, sizes: Sizes) 
     assert_exact(result, bed)
 
 
-@pytest.mark.xfail(strict=True, reason=END_TO_END)
 async def test_the_broker_killed_before_its_first_autosave(bed: FaultBed, sizes: Sizes) -> None:
     async with bed.load.running():
         # Twice, each time before that broker's first autosave: what devices publish between
@@ -86,7 +65,6 @@ async def test_the_broker_killed_before_its_first_autosave(bed: FaultBed, sizes:
 # stalls (in 5 restarts of 6 here, 10 s until aiomqtt times out; the gateway's log shows a
 # FileNotFoundError from the event loop's add_reader just before): taps wait out their timeout
 # meanwhile, and each one the gateway then decides otherwise is counted twice in InfluxDB.
-@pytest.mark.xfail(strict=False, reason=ONE_EVENT_PER_TAP)
 async def test_the_broker_killed_after_its_first_autosave(bed: FaultBed, sizes: Sizes) -> None:
     async with bed.load.running():
         # mosquitto saves every autosave_interval (30 s, as shipped) after it starts.
@@ -98,7 +76,6 @@ async def test_the_broker_killed_after_its_first_autosave(bed: FaultBed, sizes: 
     assert_exact(await bed.account("broker SIGKILL after its first autosave"), bed)
 
 
-@pytest.mark.xfail(strict=True, reason=END_TO_END)
 async def test_the_broker_and_the_gateway_killed_together_three_times(
     bed: FaultBed, sizes: Sizes
 ) -> None:
@@ -124,7 +101,6 @@ async def recorder(bed: FaultBed, counter: str) -> int:
     return int((health.get("recorder") or {}).get(counter, -1))
 
 
-@pytest.mark.xfail(strict=True, reason=RECORDER_RESUMES)
 async def test_influxdb_down(bed: FaultBed, sizes: Sizes) -> None:
     outage = sizes.seconds(60, 5)
     async with bed.load.running():
@@ -188,7 +164,6 @@ async def test_edges_killed_with_events_pending(bed: FaultBed, sizes: Sizes) -> 
     assert_exact(result, bed)
 
 
-@pytest.mark.xfail(strict=True, reason=DEAD_LINK)
 async def test_a_half_open_link(bed: FaultBed, sizes: Sizes) -> None:
     outage = sizes.seconds(45, 8)
     async with bed.load.running():
