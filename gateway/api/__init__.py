@@ -14,6 +14,7 @@ from gateway.api import (
     closures,
     desks,
     devices,
+    docs,
     doors,
     health,
     live,
@@ -55,7 +56,13 @@ def create_app(gateway: Gateway) -> FastAPI:
             yield
 
     app = FastAPI(
-        title="Varco gateway", version=__version__, description=DESCRIPTION, lifespan=lifespan
+        title="Varco gateway",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        # Served by gateway.api.docs, with their assets: FastAPI's own load them from a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     for module in (
         health,
@@ -79,6 +86,7 @@ def create_app(gateway: Gateway) -> FastAPI:
     ):
         app.include_router(module.router)
     app.mount("/live/static", live.static, name="live-static")
+    docs.install(app)
     # The last added runs first: no token, no reading; then no more than the limit.
     app.add_middleware(BodyLimit, max_bytes=gateway.settings.api_max_body_bytes)
     app.add_middleware(TokenFirst, gateway=lambda: gateway)
