@@ -21,7 +21,7 @@ from gateway.service import Gateway
 from gateway.settings import Settings
 from gateway.store import Store
 from gateway.store.models import ApiToken, GuestPass, Member, Role
-from gateway.store.records import insert_new, set_aside
+from gateway.store.records import insert_new, record_offline_taps, set_aside
 from gateway.store.tokens import hash_token, issue_token
 from gateway.store.writer import Record
 from tests.factories import (
@@ -731,11 +731,17 @@ def test_the_access_log_filters_newest_first(
         access_row("e2", 5, FRONT_DOOR, s.grace, s.GRACE_BADGE, Reason.GRANTED),
         access_row("e3", 10, OFFICE_DOOR, s.grace, s.GRACE_BADGE, Reason.WRONG_ZONE),
         access_row("e4", 15, FRONT_DOOR, s.linus, s.LINUS_BADGE, Reason.MEMBER_SUSPENDED),
-        access_row("e5", 20, OFFICE_DOOR, s.ada, s.ADA_BADGE, Reason.GRANTED, offset=ROME),
         access_row("e6", 25, FRONT_DOOR, None, s.UNKNOWN_BADGE, Reason.UNKNOWN_BADGE),
     ]
+    # Ada at the office door while it could not reach the gateway: its allow-list decided.
+    offline = {
+        **access_row("e5", 20, OFFICE_DOOR, s.ada, s.ADA_BADGE, Reason.GRANTED, offset=ROME),
+        "decided_offline": True,
+        "allowlist_version": 42,
+    }
     with Store(database_url) as store, store.session() as session:
         insert_new(session, "access", rows)
+        record_offline_taps(session, [offline])
 
     queries: dict[str, dict[str, Any]] = {
         "all": {},
@@ -782,7 +788,11 @@ def test_the_access_log_filters_newest_first(
         "member_id": s.ada,
         "granted": True,
         "reason": "granted",
+        "decided_offline": True,
+        "allowlist_version": 42,
     }
+    online = pages["all"]["items"][0]
+    assert (online["decided_offline"], online["allowlist_version"]) == (False, None)
     tapped_at = aware(e5["tapped_at"])
     assert (tapped_at, tapped_at.utcoffset()) == (T0 + timedelta(minutes=20), timedelta(0))
     assert aware(e5["decided_at"]) - tapped_at == timedelta(milliseconds=15)
