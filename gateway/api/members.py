@@ -12,7 +12,8 @@ from sqlalchemy import select
 from gateway.api.deps import AdminDep, GatewayDep, ReaderDep, SessionDep
 from gateway.api.fields import Flag, IdFilter, Instant, Name, found, invalid, path_id
 from gateway.api.pages import Page, PageDep, paginate
-from gateway.store.models import Member, MemberStatus, Plan
+from gateway.store.erasure import erase_member
+from gateway.store.models import Badge, Member, MemberStatus, Plan
 from varco.protocol import ID_PATTERN
 
 router = APIRouter(prefix="/members", tags=["members"])
@@ -159,6 +160,63 @@ def update_member(
     session.commit()
     gateway.policy_changed()
     return MemberOut.of(member)
+
+
+@router.delete("/{member_id}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_member(
+    member_id: Annotated[int, path_id("member")],
+    session: SessionDep,
+    gateway: GatewayDep,
+    _: AdminDep,
+) -> None:
+    """Delete a member and their badges; the access log keeps their taps as they were.
+
+    Guest passes they host stay valid, with no host. To forget who they were as well, erase
+    them instead (``POST /members/{id}/erase``).
+    """
+    member = _get(session, member_id)
+    # One by one, so that each badge is audited and leaves the doors' allow-lists.
+    for badge in session.scalars(select(Badge).where(Badge.member_id == member_id)):
+        session.delete(badge)
+    session.delete(member)
+    session.commit()
+    gateway.policy_changed()
+
+
+class ErasedOut(BaseModel):
+    member_id: int
+    pseudonym: int = Field(
+        description="The member_id their taps now carry in the access log: the same for all "
+        "of them, so reports count them as before, and linked to no one"
+    )
+    badges: int = Field(description="Badges deleted")
+    access_events: int = Field(description="Taps kept under the pseudonym, their UID removed")
+    audit_entries: int = Field(description="Audit entries that keep what changed, not values")
+
+
+@router.post("/{member_id}/erase", response_model=ErasedOut)
+def erase(
+    member_id: Annotated[int, path_id("member")],
+    session: SessionDep,
+    gateway: GatewayDep,
+    _: AdminDep,
+) -> ErasedOut:
+    """Erase a member (the right to erasure): their identity leaves the access and audit logs.
+
+    The member, their badges and profile are deleted; their taps stay under a pseudonym with
+    the badge UID removed, so usage reports keep their totals; the audit log keeps which
+    fields changed and when, not the values. It cannot be undone.
+    """
+    erased = erase_member(session, _get(session, member_id))
+    session.commit()
+    gateway.policy_changed()
+    return ErasedOut(
+        member_id=erased.member_id,
+        pseudonym=erased.pseudonym,
+        badges=erased.badges,
+        access_events=erased.access_events,
+        audit_entries=erased.audit_entries,
+    )
 
 
 class ProfileIn(BaseModel):

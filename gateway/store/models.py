@@ -240,6 +240,9 @@ class Door(Base):
         lazy="selectin", cascade="all, delete-orphan", order_by="DoorOpenWindow.id"
     )
     state: Mapped[str | None] = mapped_column(String(16))
+    # The kind of reader at the door (gateway.badge_ids.READER_KINDS), when the admin said:
+    # a badge whose UID that reader never sends is warned about when it is registered.
+    reader_kind: Mapped[str | None] = mapped_column(String(16))
 
 
 class DoorOpenWindow(Base):
@@ -349,6 +352,7 @@ class AuditAction(enum.StrEnum):
     UPDATE = "update"
     DELETE = "delete"
     COMMAND = "command"  # an act that changes no row, such as a remote unlock
+    ERASE = "erase"  # a member erased: their identity gone from every log, counts kept
 
 
 class AuditEntry(Base):
