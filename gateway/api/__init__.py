@@ -20,6 +20,7 @@ from gateway.api import (
     live,
     lockdowns,
     members,
+    members_csv,
     passes,
     plans,
     reports,
@@ -69,6 +70,7 @@ def create_app(gateway: Gateway) -> FastAPI:
         sites,
         zones,
         plans,
+        members_csv,  # before members: /members/export is no member id
         members,
         badges,
         passes,

@@ -78,6 +78,7 @@ READS = [
     "/plans/{plan_id}",
     "/devices/{device_id}",
     "/reports/usage",
+    "/members/export",
 ]
 # The live page's API answers anyone in the space: it shows nothing private.
 PUBLIC = ["/healthz", "/live/state", "/live/board", "/live/events"]
@@ -119,6 +120,7 @@ WRITES: dict[tuple[str, str], dict[str, Any] | None] = {
     ("DELETE", "/plans/{plan_id}"): None,
     ("DELETE", "/desks/{desk_id}"): None,
     ("DELETE", "/devices/{device_id}"): None,
+    ("POST", "/members/import"): None,
 }
 
 

@@ -3,7 +3,6 @@ keep, on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -11,40 +10,16 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, text
 
-from gateway.api import create_app
 from gateway.service import Gateway
-from gateway.settings import Settings
 from gateway.store import Store
 from gateway.store.models import AuditEntry, Base, SetAsideRecord
 from gateway.store.records import insert_new, set_aside
-from tests.factories import FRONT_DOOR, OFFICE_DOOR, Space, make_space
-from tests.gateway.test_api import access_row, answer, at_door, bearer
+from tests.factories import FRONT_DOOR, OFFICE_DOOR, Space
+from tests.gateway.test_api import access_row, answer, at_door
 from varco.protocol import Reason
 
 Headers = dict[str, str]
 DAY = {"since": "2025-03-03T00:00:00Z", "until": "2025-03-04T00:00:00Z"}
-
-
-@pytest.fixture
-def space(database_url: str) -> Space:
-    with Store(database_url) as store:
-        return make_space(store)
-
-
-@pytest.fixture
-def gateway(database_url: str, space: Space) -> Gateway:
-    return Gateway(Settings(database_url=database_url), ingest=False)
-
-
-@pytest.fixture
-def client(gateway: Gateway) -> Iterator[TestClient]:
-    with TestClient(create_app(gateway), raise_server_exceptions=False) as client:
-        yield client
-
-
-@pytest.fixture
-def admin(space: Space) -> Headers:
-    return bearer(space.admin_token)
 
 
 def badge_id(client: TestClient, admin: Headers, uid: str) -> int:
