@@ -19,6 +19,7 @@ from gateway.api import (
     health,
     live,
     lockdowns,
+    me,
     members,
     members_csv,
     passes,
@@ -72,6 +73,7 @@ def create_app(gateway: Gateway) -> FastAPI:
         plans,
         members_csv,  # before members: /members/export is no member id
         members,
+        me,
         badges,
         passes,
         closures,

@@ -188,7 +188,23 @@ class Member(Base):
     profession: Mapped[str | None] = mapped_column(String(120))
     skills: Mapped[list[str]] = mapped_column(JSON, default=list)
     ask_me_about: Mapped[str | None] = mapped_column(String(280))
+    # When the member consented to appear on the board, and how ("profile link": themselves,
+    # through the link an admin sent; "admin <name>": recorded by an admin). None: no consent.
+    board_consent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    board_consent_via: Mapped[str | None] = mapped_column(String(160))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
+
+
+class ProfileLink(Base):
+    """A link an admin sends a member to set their own profile; only its token's SHA-256 is
+    kept, and it expires soon (hours, not months)."""
+
+    __tablename__ = "profile_links"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class Badge(Base):

@@ -121,7 +121,10 @@ WRITES: dict[tuple[str, str], dict[str, Any] | None] = {
     ("DELETE", "/desks/{desk_id}"): None,
     ("DELETE", "/devices/{device_id}"): None,
     ("POST", "/members/import"): None,
+    ("POST", "/members/{member_id}/profile-link"): {},
 }
+# A member's own page's API: a profile link's token, not an API token (test_profile_links.py).
+MEMBER_LINK = {("GET", "/me/profile"), ("PUT", "/me/profile")}
 
 
 def bearer(token: str) -> Headers:
@@ -296,7 +299,7 @@ def test_every_endpoint_but_healthz_is_covered_here(client: TestClient) -> None:
     }
 
     reads = {("GET", path) for path in [*READS, *OPERATOR_READS, *ADMIN_READS]}
-    assert served == {("GET", path) for path in PUBLIC} | reads | set(WRITES)
+    assert served == {("GET", path) for path in PUBLIC} | reads | set(WRITES) | MEMBER_LINK
 
 
 @pytest.mark.parametrize(
