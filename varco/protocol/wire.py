@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from varco.protocol.allowlist import MAX_ALLOWLIST_BYTES, Allowlist, AllowlistDelta
+from varco.protocol.device_config import MAX_CONFIG_BYTES, DeviceConfig
 from varco.protocol.payloads import (
     MAX_EVENT_BYTES,
     MAX_STATUS_BYTES,
@@ -19,7 +20,17 @@ from varco.protocol.payloads import (
 )
 from varco.protocol.topics import Channel
 
-Payload = Tap | Decision | DoorEvent | DeskEvent | Status | Allowlist | AllowlistDelta | Command
+Payload = (
+    Tap
+    | Decision
+    | DoorEvent
+    | DeskEvent
+    | Status
+    | Allowlist
+    | AllowlistDelta
+    | Command
+    | DeviceConfig
+)
 
 # The allow-list channel carries a whole list or an update, told apart by their "kind".
 MODELS: dict[Channel, Any] = {
@@ -30,11 +41,13 @@ MODELS: dict[Channel, Any] = {
     Channel.STATUS: Status,
     Channel.ALLOWLIST: Allowlist | AllowlistDelta,
     Channel.COMMAND: Command,
+    Channel.CONFIG: DeviceConfig,
 }
 
 _LIMITS: dict[Channel, int] = {
     Channel.STATUS: MAX_STATUS_BYTES,
     Channel.ALLOWLIST: MAX_ALLOWLIST_BYTES,
+    Channel.CONFIG: MAX_CONFIG_BYTES,
 }
 
 
