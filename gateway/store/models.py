@@ -239,6 +239,26 @@ class Device(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
 
 
+class DeviceConfigRecord(Base):
+    """What the API overrides of a device's own configuration file, and what the device says.
+
+    ``overrides`` is a ``varco.protocol.DeviceConfig`` without its version and time: the log
+    level and, per door, the settings that replace the file's. ``version`` only grows.
+    """
+
+    __tablename__ = "device_configs"
+    device_id: Mapped[str] = mapped_column(
+        ForeignKey("devices.id", ondelete="CASCADE"), primary_key=True
+    )
+    version: Mapped[int] = mapped_column(BigInteger)
+    overrides: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
+    # From the device's status: the version it runs, and why it refused a newer one.
+    applied_version: Mapped[int | None] = mapped_column(BigInteger)
+    error: Mapped[str | None] = mapped_column(String(300))
+    reported_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
 class Door(Base):
     __tablename__ = "doors"
     id: Mapped[str] = mapped_column(String(64), primary_key=True)

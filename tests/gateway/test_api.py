@@ -79,6 +79,7 @@ READS = [
     "/devices/{device_id}",
     "/reports/usage",
     "/members/export",
+    "/devices/{device_id}/config",
 ]
 # The live page's API answers anyone in the space: it shows nothing private.
 PUBLIC = ["/healthz", "/live/state", "/live/board", "/live/events"]
@@ -122,6 +123,8 @@ WRITES: dict[tuple[str, str], dict[str, Any] | None] = {
     ("DELETE", "/devices/{device_id}"): None,
     ("POST", "/members/import"): None,
     ("POST", "/members/{member_id}/profile-link"): {},
+    ("PUT", "/devices/{device_id}/config"): {"log_level": "DEBUG"},
+    ("DELETE", "/devices/{device_id}/config"): None,
 }
 # A member's own page's API: a profile link's token, not an API token (test_profile_links.py).
 MEMBER_LINK = {("GET", "/me/profile"), ("PUT", "/me/profile")}
