@@ -15,7 +15,9 @@ from edge_agent.errors import NotConnectedError
 from edge_agent.hardware import PinFactory, mock_factory
 from edge_agent.link import Link
 from edge_agent.outbox import Outbox
+from edge_agent.readers import SimulatedReader
 from edge_agent.remote_config import RemoteConfig, RestartError
+from edge_agent.tap_socket import SOCKET_NAME, TapSocket
 from varco import protocol
 from varco.protocol import Channel, Command, CommandAction, DeskEvent
 
@@ -27,8 +29,9 @@ __all__ = ["Agent", "Desk", "Door", "Outcome", "pin_factory_for"]
 def pin_factory_for(config: EdgeConfig) -> PinFactory:
     """Choose the gpiozero pin factory: the one place it is decided."""
     if config.pin_factory == "mock" or os.environ.get("GPIOZERO_PIN_FACTORY") == "mock":
-        return mock_factory()
-    return None  # gpiozero picks the Pi's own (lgpio, RPi.GPIO, ...)
+        contacts = [door.contact_pin for door in config.doors if door.contact_pin is not None]
+        return mock_factory(closed_switches=contacts)  # the doors start shut
+    return None  # gpiozero picks the Pi's own: lgpio (the [pi] extra), on every model
 
 
 class Desk:
@@ -75,6 +78,7 @@ class Agent:
         self.link.on_config = self.remote.receive  # type: ignore[attr-defined]
         self.doors: dict[str, Door] = {}
         self.desks: dict[str, Desk] = {}
+        self.tap_socket: TapSocket | None = None  # with a simulated reader: varco edge tap
 
     async def run(self, ready: asyncio.Event | None = None) -> None:
         """Open the hardware, connect, serve the readers; close everything on the way out."""
@@ -90,15 +94,19 @@ class Agent:
                 hardware.callback(desk.close)
                 self.desks[desk_config.id] = desk
                 desk.report(desk.sensor.occupied)  # sensors report changes; say where we start
-            async with asyncio.TaskGroup() as tasks:
-                tasks.create_task(self.link.run(), name="link")
-                tasks.create_task(self._heartbeat(), name="heartbeat")
-                tasks.create_task(self._restart_when_due(), name="remote-config")
-                for door in self.doors.values():
-                    tasks.create_task(door.serve(), name=f"door-{door.config.id}")
-                    tasks.create_task(door.keep_office_hours(), name=f"hours-{door.config.id}")
-                if ready is not None:
-                    ready.set()
+            async with contextlib.AsyncExitStack() as local:
+                if any(isinstance(door.reader, SimulatedReader) for door in self.doors.values()):
+                    path = self.config.state_dir / SOCKET_NAME
+                    self.tap_socket = await local.enter_async_context(TapSocket(path, self.doors))
+                async with asyncio.TaskGroup() as tasks:
+                    tasks.create_task(self.link.run(), name="link")
+                    tasks.create_task(self._heartbeat(), name="heartbeat")
+                    tasks.create_task(self._restart_when_due(), name="remote-config")
+                    for door in self.doors.values():
+                        tasks.create_task(door.serve(), name=f"door-{door.config.id}")
+                        tasks.create_task(door.keep_office_hours(), name=f"hours-{door.config.id}")
+                    if ready is not None:
+                        ready.set()
 
     def _on_command(self, command: Command) -> None:
         doors = (

@@ -33,6 +33,7 @@ __all__ = [
     "DeskConfig",
     "DoorConfig",
     "EdgeConfig",
+    "KeyboardReaderConfig",
     "Mfrc522ReaderConfig",
     "PirDeskConfig",
     "PressureMatDeskConfig",
@@ -167,7 +168,8 @@ class SerialLineReaderConfig(_Reader, tag="serial_line", frozen=True, kw_only=Tr
 
 
 class Mfrc522ReaderConfig(_Reader, tag="mfrc522", frozen=True, kw_only=True):
-    """An RC522 (13.56 MHz, MIFARE) on SPI, through the ``mfrc522`` package (``[pi]`` extra)."""
+    """An RC522 (13.56 MHz, MIFARE) on SPI (``spidev``, in the ``[pi]`` extra); its reset pin
+    goes through the pin factory like every other pin."""
 
     spi_bus: Annotated[int, Meta(ge=0, le=1)] = 0
     spi_device: Annotated[int, Meta(ge=0, le=1)] = 0
@@ -176,9 +178,29 @@ class Mfrc522ReaderConfig(_Reader, tag="mfrc522", frozen=True, kw_only=True):
     hold_off_seconds: HoldOff = 2.0
 
 
+class KeyboardReaderConfig(_Reader, tag="keyboard", frozen=True, kw_only=True):
+    """A USB reader that types the card number as a keyboard, read through evdev (Linux)."""
+
+    device: Annotated[
+        str,
+        Meta(
+            min_length=1,
+            description=(
+                "Its event device, best by id: /dev/input/by-id/usb-<maker>-event-kbd. "
+                "The agent takes it for itself, so its keystrokes reach nothing else"
+            ),
+        ),
+    ]
+    hold_off_seconds: HoldOff = 2.0
+
+
 # A file names the kind (`kind: rdm6300`); a door without a `reader` gets a simulated one.
 ReaderConfig: TypeAlias = (
-    SimulatedReaderConfig | Rdm6300ReaderConfig | SerialLineReaderConfig | Mfrc522ReaderConfig
+    SimulatedReaderConfig
+    | Rdm6300ReaderConfig
+    | SerialLineReaderConfig
+    | Mfrc522ReaderConfig
+    | KeyboardReaderConfig
 )
 
 

@@ -63,7 +63,7 @@ class Door:
         self.outcomes: list[Callable[[Outcome], None]] = []
         self.office_hours_check_seconds = 5.0
         self._arrived_on: date | None = None  # the site's date of the day's first grant
-        self.reader: Reader = open_reader(config.reader)
+        self.reader: Reader = open_reader(config.reader, pin_factory=pin_factory)
         self.relay = DoorRelay(
             config.relay_pin, active_high=config.relay_active_high, pin_factory=pin_factory
         )
@@ -199,8 +199,7 @@ class Door:
                 allowlist_version=verdict.allowlist_version,
             ),
         )
-        if not self._outbox.replace(seq, protocol.encode(offline)):
-            self._link.send(Channel.TAP, offline)
+        self._link.decided_offline(seq, offline)
         log.warning(
             "door %s: no decision in %.2fs; decided offline: %s (%s)",
             self.config.id,

@@ -11,3 +11,7 @@ class ConfigError(EdgeError, ValueError):
 
 class NotConnectedError(EdgeError, ConnectionError):
     """The broker cannot be reached right now."""
+
+
+class ReaderError(EdgeError, OSError):
+    """A reader that cannot be opened or stopped working; the message names the port or bus."""

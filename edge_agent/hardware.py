@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from gpiozero import LED, Buzzer, DigitalInputDevice, OutputDevice
+
+log = logging.getLogger(__name__)
 
 PinFactory = Any  # gpiozero.Factory; gpiozero ships no type information
 
@@ -19,11 +22,27 @@ BEEP_SECONDS = 0.1
 DENIED_SECONDS = 1.0
 
 
-def mock_factory() -> PinFactory:
-    """Return gpiozero's MockFactory, for running without GPIO hardware."""
-    from gpiozero.pins.mock import MockFactory  # noqa: PLC0415 - only when simulated
+def mock_factory(closed_switches: Iterable[int] = ()) -> PinFactory:
+    """Return gpiozero's MockFactory, for running without GPIO hardware.
 
-    return MockFactory()
+    The pins in ``closed_switches`` start as switches closed to ground (a shut door's reed
+    switch): a mock input with its pull-up would otherwise read open, and a laptop run would
+    show the door open and raise ``held_open`` after every grant.
+    """
+    from gpiozero.pins.mock import MockFactory, MockPin  # noqa: PLC0415 - only when simulated
+
+    class ClosedSwitchPin(MockPin):  # type: ignore[misc]
+        """A mock input wired to a closed switch: the pull-up cannot lift it."""
+
+        def _set_pull(self, value: str) -> None:
+            super()._set_pull(value)
+            if value == "up":
+                self.drive_low()
+
+    factory = MockFactory()
+    for pin in closed_switches:
+        factory.pin(pin, pin_class=ClosedSwitchPin)
+    return factory
 
 
 def bridge(callback: Callable[[bool], None], value: bool) -> Callable[[], None]:
@@ -40,6 +59,7 @@ class DoorRelay:
     """The relay that unlocks a door strike; ``pulse`` unlocks it for a while."""
 
     def __init__(self, pin: int, *, active_high: bool, pin_factory: PinFactory) -> None:
+        self._name = f"relay on GPIO {pin}"
         self._device = OutputDevice(
             pin, active_high=active_high, initial_value=False, pin_factory=pin_factory
         )
@@ -60,6 +80,7 @@ class DoorRelay:
         if self._relock is not None:
             self._relock.cancel()
         self._device.on()
+        log.info("%s: unlocked for %.1f s", self._name, seconds)
         self._relock = asyncio.get_running_loop().create_task(self._lock_after(seconds))
 
     def hold(self, unlocked: bool) -> None:
@@ -82,6 +103,7 @@ class DoorRelay:
         await asyncio.sleep(seconds)
         if not self._held:
             self._device.off()
+            log.info("%s: locked", self._name)
 
     def close(self) -> None:
         if self._relock is not None:

@@ -1,4 +1,7 @@
-"""The edge's durable outbox: every event waits here, on disk, until the broker has it.
+"""The edge's durable outbox: every event waits here, on disk, until the gateway has stored it.
+
+An event leaves the outbox when a receipt from the gateway names it (``edge_agent.link``), not
+when the broker acknowledges it: a broker's PUBACK is no proof that anything was stored.
 
 SQLite in WAL mode: a crash of the agent loses nothing committed; ``synchronous=NORMAL`` means
 a power cut may lose the last few milliseconds of events, the price of not wearing out the SD
@@ -13,6 +16,7 @@ drop is logged and counted (``dropped``, reported in ``status``).
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import sqlite3
 import time
@@ -30,7 +34,8 @@ CREATE TABLE IF NOT EXISTS outbox (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     channel TEXT NOT NULL,
     payload BLOB NOT NULL,
-    created_at REAL NOT NULL
+    created_at REAL NOT NULL,
+    event_id TEXT
 )
 """
 
@@ -44,6 +49,7 @@ class Entry:
     seq: int
     channel: Channel
     payload: bytes
+    event_id: str = ""
 
 
 class Outbox:
@@ -56,6 +62,7 @@ class Outbox:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute(_SCHEMA)
+            _add_event_ids(self._db)
         except (OSError, sqlite3.Error) as exc:
             raise OutboxError(f"cannot open the outbox {path}: {exc}") from exc
         self._max = max_events
@@ -68,15 +75,15 @@ class Outbox:
         """Events not yet acknowledged by the broker."""
         return self._depth
 
-    def put(self, channel: Channel, payload: bytes) -> int:
+    def put(self, channel: Channel, payload: bytes, event_id: str) -> int:
         """Store an event; return its sequence number."""
         self._db.execute("BEGIN IMMEDIATE")  # one transaction: make room, then add
         try:
             if self._depth >= self._max:
                 self._drop_one()
             cursor = self._db.execute(
-                "INSERT INTO outbox (channel, payload, created_at) VALUES (?, ?, ?)",
-                (channel.value, payload, time.time()),
+                "INSERT INTO outbox (channel, payload, created_at, event_id) VALUES (?, ?, ?, ?)",
+                (channel.value, payload, time.time(), event_id),
             )
             self._db.execute("COMMIT")
         except BaseException:
@@ -98,15 +105,22 @@ class Outbox:
         marks = ",".join("?" * len(excluding))
         where = f"WHERE seq NOT IN ({marks})" if excluding else ""
         row = self._db.execute(
-            f"SELECT seq, channel, payload FROM outbox {where} ORDER BY seq LIMIT 1",  # noqa: S608
+            f"SELECT seq, channel, payload, event_id FROM outbox {where} "  # noqa: S608
+            "ORDER BY seq LIMIT 1",
             tuple(excluding),
         ).fetchone()
-        if row is None:
-            return None
-        return Entry(row[0], Channel(row[1]), bytes(row[2]))
+        return None if row is None else _entry(row)
+
+    def after(self, seq: int) -> Entry | None:
+        """Return the first event after ``seq``, or ``None``."""
+        row = self._db.execute(
+            "SELECT seq, channel, payload, event_id FROM outbox WHERE seq > ? ORDER BY seq LIMIT 1",
+            (seq,),
+        ).fetchone()
+        return None if row is None else _entry(row)
 
     def remove(self, entry: Entry) -> bool:
-        """Forget an event the broker has acknowledged, unless it was rewritten meanwhile.
+        """Forget an event the gateway has stored, unless it was rewritten meanwhile.
 
         A tap is rewritten when its door gives up on the gateway and decides offline; the
         rewritten event must still leave, so only the exact payload sent is removed.
@@ -160,3 +174,21 @@ class Outbox:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def _entry(row: tuple[int, str, bytes, str | None]) -> Entry:
+    return Entry(row[0], Channel(row[1]), bytes(row[2]), row[3] or "")
+
+
+def _add_event_ids(db: sqlite3.Connection) -> None:
+    # An outbox written by an agent before receipts: name its events by their ids.
+    columns = {row[1] for row in db.execute("PRAGMA table_info(outbox)")}
+    if "event_id" not in columns:
+        db.execute("ALTER TABLE outbox ADD COLUMN event_id TEXT")
+    unnamed = db.execute("SELECT seq, payload FROM outbox WHERE event_id IS NULL").fetchall()
+    for seq, payload in unnamed:
+        try:
+            event_id = str(json.loads(payload).get("event_id", ""))
+        except (ValueError, AttributeError):
+            event_id = ""
+        db.execute("UPDATE outbox SET event_id = ? WHERE seq = ?", (event_id, seq))

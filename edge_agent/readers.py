@@ -12,10 +12,7 @@ import abc
 import asyncio
 import contextlib
 import errno
-import functools
-import importlib
 import logging
-import operator
 import os
 import re
 import threading
@@ -25,13 +22,16 @@ from types import TracebackType
 from typing import Protocol, Self, assert_never
 
 from edge_agent.config import (
+    KeyboardReaderConfig,
     Mfrc522ReaderConfig,
     Rdm6300ReaderConfig,
     ReaderConfig,
     SerialLineReaderConfig,
     SimulatedReaderConfig,
 )
-from edge_agent.errors import EdgeError
+from edge_agent.errors import ReaderError as ReaderError
+from edge_agent.hardware import PinFactory
+from edge_agent.rc522 import BadReadError, Rc522
 from edge_agent.rdm6300 import Rdm6300Decoder, shown
 from varco.protocol import PASS_QR_PREFIX
 
@@ -41,14 +41,6 @@ Clock = Callable[[], float]
 
 _MAX_LINE = 128  # bytes; no reader types a UID this long, so a longer line is noise
 _PORT_TIMEOUT = 0.5  # seconds; ``close`` interrupts a read sooner through ``cancel_read``
-_GPIO_BCM = 11  # RPi.GPIO.BCM: the configuration numbers pins the BCM way
-_CASCADE_TAG = 0x88  # first byte at cascade level 1 when the UID has 7 bytes
-_SAK_UID_INCOMPLETE = 0x04
-_ANTICOLL_CL2 = 0x95
-
-
-class ReaderError(EdgeError, OSError):
-    """A reader that cannot be opened or stopped working; the message names the port or bus."""
 
 
 class Reader(Protocol):
@@ -181,11 +173,14 @@ class SimulatedReader:
         self._hold_off = HoldOff(hold_off_seconds, clock)
         self._cards: asyncio.Queue[str] = asyncio.Queue()
 
-    def present(self, uid: str) -> None:
-        """Hold a card with ``uid`` against the reader."""
-        uid = uid.upper()
-        if self._hold_off.admit(uid):
-            self._cards.put_nowait(uid)
+    def present(self, uid: str) -> bool:
+        """Hold a card with ``uid`` against the reader; return whether that was a tap."""
+        if uid[: len(PASS_QR_PREFIX)].lower() != PASS_QR_PREFIX:
+            uid = uid.upper()  # a pass's code is kept as it was scanned
+        if not self._hold_off.admit(uid):
+            return False
+        self._cards.put_nowait(uid)
+        return True
 
     async def read(self) -> str:
         """Wait for the next card and return its UID."""
@@ -195,7 +190,7 @@ class SimulatedReader:
         """Release nothing: a simulated reader holds no device."""
 
 
-class _ThreadedReader(abc.ABC):
+class ThreadedReader(abc.ABC):
     """A reader whose device blocks: a thread sights cards, the running event loop gets the taps."""
 
     def __init__(self, name: str, hold_off_seconds: float, clock: Clock) -> None:
@@ -264,7 +259,7 @@ class _ThreadedReader(abc.ABC):
             self._loop.call_soon_threadsafe(self._taps.put_nowait, tap)
 
 
-class _SerialReader(_ThreadedReader):
+class _SerialReader(ThreadedReader):
     """A reader on a serial port, read on a thread with pyserial's blocking reads."""
 
     _kind: str
@@ -333,108 +328,53 @@ class SerialLineReader(_SerialReader):
     _decoder_for = staticmethod(LineDecoder)
 
 
-class Mfrc522Device(Protocol):
-    """The part of ``mfrc522.MFRC522`` this module uses (the package ships no types)."""
-
-    MI_OK: int
-    PICC_REQIDL: int
-    PCD_TRANSCEIVE: int
-
-    def MFRC522_Request(self, req_mode: int, /) -> tuple[int, int]: ...  # noqa: N802
-    def MFRC522_Anticoll(self) -> tuple[int, list[int]]: ...  # noqa: N802
-    def MFRC522_SelectTag(self, ser_num: list[int], /) -> int: ...  # noqa: N802
-    def MFRC522_ToCard(  # noqa: N802
-        self, command: int, send_data: list[int], /
-    ) -> tuple[int, list[int], int]: ...
-    def Close_MFRC522(self) -> None: ...  # noqa: N802
-
-
-class Mfrc522Reader(_ThreadedReader):
+class Mfrc522Reader(ThreadedReader):
     """An RC522 (13.56 MHz, MIFARE) on SPI, polled for a card every ``poll_seconds``."""
 
     def __init__(
         self,
-        device: Mfrc522Device,
+        chip: Rc522,
         *,
         poll_seconds: float = 0.1,
         hold_off_seconds: float = 2.0,
         clock: Clock = time.monotonic,
-        name: str = "mfrc522",
     ) -> None:
-        super().__init__(name, hold_off_seconds, clock)
+        super().__init__(chip.where, hold_off_seconds, clock)
         self.bad_reads = 0
-        self._device = device
+        self._chip = chip
         self._poll_seconds = poll_seconds
         self._thread.start()
 
     @classmethod
-    def open(cls, config: Mfrc522ReaderConfig) -> Mfrc522Reader:
-        """Open the RC522 ``config`` describes; raise ``ReaderError`` off a Pi or without SPI."""
-        where = f"mfrc522 on SPI {config.spi_bus}.{config.spi_device}"
-        try:
-            # Imported only now: mfrc522 imports RPi.GPIO, which raises anywhere but on a Pi.
-            driver = importlib.import_module("mfrc522")
-        except (ImportError, RuntimeError) as exc:
-            raise ReaderError(
-                f"{where}: needs a Raspberry Pi with the mfrc522 package; "
-                f"on the Pi run: pip install 'varco[pi]' ({exc})"
-            ) from exc
-        try:
-            device = driver.MFRC522(
-                bus=config.spi_bus,
-                device=config.spi_device,
-                pin_mode=_GPIO_BCM,
-                pin_rst=config.reset_pin,
-            )
-        except (OSError, RuntimeError) as exc:
-            raise ReaderError(f"{where}: cannot open ({exc}); is SPI enabled?") from exc
-        return cls(
-            device,
-            poll_seconds=config.poll_seconds,
-            hold_off_seconds=config.hold_off_seconds,
-            name=where,
+    def open(cls, config: Mfrc522ReaderConfig, *, pin_factory: PinFactory = None) -> Mfrc522Reader:
+        """Open the RC522 ``config`` describes; raise ``ReaderError`` saying what is wrong."""
+        chip = Rc522.open(
+            bus=config.spi_bus,
+            device=config.spi_device,
+            reset_pin=config.reset_pin,
+            pin_factory=pin_factory,
         )
+        return cls(chip, poll_seconds=config.poll_seconds, hold_off_seconds=config.hold_off_seconds)
 
     def _poll(self) -> Sequence[str]:
         try:
-            uid = self._read_uid()
-        except ValueError as exc:
+            uid = self._chip.read_uid()
+        except BadReadError as exc:
             self.bad_reads += 1
             log.warning("%s: bad read (%s)", self._name, exc)
             uid = None
         self._stop.wait(self._poll_seconds)
         return [] if uid is None else [uid]
 
-    def _read_uid(self) -> str | None:
-        device = self._device
-        status, _ = device.MFRC522_Request(device.PICC_REQIDL)
-        if status != device.MI_OK:
-            return None  # no card in the field
-        status, level1 = device.MFRC522_Anticoll()
-        if status != device.MI_OK:
-            raise ValueError("anticollision failed")
-        if level1[0] != _CASCADE_TAG:
-            return bytes(level1[:4]).hex().upper()  # the fifth byte is the check byte (BCC)
-        # A 7-byte UID: level 1 gave the cascade tag and 3 bytes; select it to ask level 2.
-        if not device.MFRC522_SelectTag(level1) & _SAK_UID_INCOMPLETE:
-            raise ValueError("select at cascade level 1 failed")
-        status, level2, _ = device.MFRC522_ToCard(device.PCD_TRANSCEIVE, [_ANTICOLL_CL2, 0x20])
-        if status != device.MI_OK or len(level2) != 5 or _xor(level2[:4]) != level2[4]:
-            raise ValueError("anticollision at cascade level 2 failed")
-        return bytes(level1[1:4] + level2[:4]).hex().upper()
-
     def _release(self) -> None:
-        self._device.Close_MFRC522()
+        self._chip.close()
 
 
-def _xor(data: Sequence[int]) -> int:
-    return functools.reduce(operator.xor, data, 0)
-
-
-def open_reader(config: ReaderConfig) -> Reader:
+def open_reader(config: ReaderConfig, *, pin_factory: PinFactory = None) -> Reader:
     """Open the reader ``config`` describes; raise ``ReaderError`` if its device cannot be used.
 
     Call it inside the running event loop: a reader's thread hands its taps to that loop.
+    ``pin_factory`` drives an RC522's reset pin, like every other pin of the device.
     """
     match config:
         case SimulatedReaderConfig():
@@ -448,6 +388,11 @@ def open_reader(config: ReaderConfig) -> Reader:
                 config.port, baudrate=config.baudrate, hold_off_seconds=config.hold_off_seconds
             )
         case Mfrc522ReaderConfig():
-            return Mfrc522Reader.open(config)
+            return Mfrc522Reader.open(config, pin_factory=pin_factory)
+        case KeyboardReaderConfig():
+            # Imported here: it builds on this module, and only its doors need it.
+            from edge_agent.keyboard import KeyboardReader  # noqa: PLC0415
+
+            return KeyboardReader.open(config)
         case _:
             assert_never(config)

@@ -23,11 +23,9 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-import aiomqtt
-
 from gateway.access import DeviceRule, DoorRule, Policy
 from gateway.store.changes import EVERYTHING, Changes
-from varco import protocol
+from varco import protocol, transport
 from varco.protocol import (
     Access,
     Allowlist,
@@ -445,7 +443,7 @@ class AllowlistPublisher:
                     self._work, queued, behind, all_whole, protocol.utcnow()
                 )
                 await self._send(messages)
-            except aiomqtt.MqttError as exc:
+            except transport.BrokerUnavailableError as exc:
                 # Sent again whole as soon as the ingest reconnects (see ``reconnected``).
                 self._all_whole = True
                 log.info("allow-lists not published yet: %s", exc)

@@ -4,8 +4,9 @@ Readers report UIDs as uppercase hex, each in its own way (edge_agent/readers.py
 
 - ``mfrc522`` (13.56 MHz MIFARE): the 4-byte or 7-byte UID, 8 or 14 hex digits;
 - ``rdm6300`` (125 kHz EM4100): a version byte and the 32-bit tag, 10 hex digits;
-- ``serial_line`` (a USB reader that types): hex as typed, but exactly 10 decimal digits up to
-  4294967295 are the 32-bit card number printed on many cards, which it sends as 8 hex digits.
+- ``serial_line`` and ``keyboard`` (USB readers that type, on a serial port or as a keyboard):
+  hex as typed, but exactly 10 decimal digits up to 4294967295 are the 32-bit card number
+  printed on many cards, which they send as 8 hex digits.
 
 So ``0499999999``, typed from the card's print, is a hex UID no keyboard reader ever sends: it
 sends ``1DCD64FF``. Such a badge would never open a door, and the admin would not know. These
@@ -18,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Literal
 
-ReaderKind = Literal["mfrc522", "rdm6300", "serial_line", "simulated"]
+ReaderKind = Literal["mfrc522", "rdm6300", "serial_line", "keyboard", "simulated"]
 _DECIMAL_MAX = 0xFFFF_FFFF
 
 
@@ -35,11 +36,11 @@ def unreadable_by(kind: str, uid: str) -> str | None:
         return f"an mfrc522 reader sends 8 or 14 hex digits, not {len(uid)}"
     if kind == "rdm6300" and len(uid) != 10:
         return f"an rdm6300 reader sends 10 hex digits, not {len(uid)}"
-    if kind == "serial_line":
+    if kind in ("serial_line", "keyboard"):
         number = typed_card_number(uid)
         if number is not None:
             return (
-                f"a serial_line reader types {uid} as a decimal card number and sends it as "
+                f"a {kind} reader types {uid} as a decimal card number and sends it as "
                 f"{number}: if {uid} is the number printed on the card, register {number}"
             )
     return None

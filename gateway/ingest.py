@@ -1,4 +1,10 @@
-"""The MQTT ingest loop: every device message is parsed once and dispatched by channel.
+"""Every device message is checked, parsed once and dispatched by channel.
+
+Messages arrive on the broker connection's network thread (``gateway.connection``), and the
+checks and the decision run there, as each message is read: a tap is answered before the next
+message is read, and a flood costs a lookup per message. What the message changes in the rest
+of the gateway (the writer's queue, the live page, the recorder, occupancy) is handed to the
+event loop, in the order the messages came.
 
 Messages are acknowledged (manual PUBACK) only once what they carry is committed to SQL, so
 a gateway that dies mid-way gets them again from the broker; handlers are idempotent by event
@@ -10,21 +16,24 @@ site than the device's, a door or desk that is not the device's, a time the gate
 believe (``gateway.admission``), when it is a retained event, or when the device already has
 too many messages waiting for their commit or taps faster than any reader (fairness: one
 device's flood must not hold the broker's in-flight window that every door's answer needs).
+
+Threads: the network thread owns the decision state (recent decisions, who is inside, the tap
+budgets); ``passed`` is called there, and before the connection starts. Each counter is
+written by one thread only.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections import Counter, OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-import aiomqtt
 import msgspec
-import paho.mqtt.client as mqtt
 
 from gateway.access import Policy, decide
 from gateway.admission import (
@@ -35,7 +44,9 @@ from gateway.admission import (
     no_later_than,
     time_refusal,
 )
+from gateway.connection import Ack, BrokerConnection
 from gateway.occupancy import Occupancy
+from gateway.receipts import Receipts
 from gateway.store.records import logged_credential
 from gateway.store.writer import EventWriter, Record
 from varco import protocol, transport
@@ -52,13 +63,13 @@ from varco.protocol import (
     Topic,
     TopicError,
 )
+from varco.protocol.payloads import EventId
 
 log = logging.getLogger(__name__)
 
 # Decisions remembered so that a redelivered tap gets the same answer it got the first time.
 RECENT_DECISIONS = 4096
 
-Ack = Callable[[bool], None]
 Observer = Callable[[Topic, Payload], None]
 
 
@@ -66,7 +77,6 @@ Observer = Callable[[Topic, Payload], None]
 class IngestOptions:
     client_id: str = "gateway-1"
     share_group: str | None = "varco-gateways"
-    reconnect_max_seconds: float = 10.0
     tap_rate: float = TAP_RATE_PER_SECOND  # online taps a second per device
 
 
@@ -81,26 +91,36 @@ class Ingest:
         occupancy: Occupancy,
         options: IngestOptions | None = None,
     ) -> None:
-        self._broker = broker
         self._writer = writer
         self._policy = policy
         self._occupancy = occupancy
         self._options = options or IngestOptions()
-        self._client: aiomqtt.Client | None = None
-        self._generation = 0
+        subscriptions = [
+            protocol.shared(self._options.share_group, filter_)
+            if self._options.share_group
+            else filter_
+            for filter_ in protocol.gateway_subscriptions()
+        ]
+        self._connection = BrokerConnection(
+            broker,
+            client_id=self._options.client_id,
+            subscriptions=subscriptions,
+            on_message=self.handle,
+        )
         self._recent: OrderedDict[str, Decision] = OrderedDict()
-        self.connected = asyncio.Event()
         self.counters: Counter[str] = Counter()
         self.observers: list[Observer] = []
-        self.on_connect: list[Callable[[], None]] = []
         # Called with each access-log row as it is queued (who, where, granted): the live page.
         self.access_observers: list[Callable[[dict[str, Any]], None]] = []
         self.inside: dict[int, str] = {}
         self._inside_at: dict[int, datetime] = {}
-        # Per device: messages handled and not yet acknowledged; online taps it may still send.
+        # Per device: messages handled and not yet acknowledged (settled on the event loop,
+        # counted on the network thread: hence the lock); online taps it may still send.
         self._pending: Counter[str] = Counter()
+        self._pending_lock = threading.Lock()
         self._taps = TokenBucket(self._options.tap_rate)
         self._refusals = RefusalLog(log)
+        self._receipts = Receipts(self._connection.answer)
         # Built once; each message is then a lookup (unknown channels never reach here).
         self._handlers: dict[Channel, Callable[[Topic, Any, Ack], None]] = {
             Channel.TAP: self._on_tap,
@@ -109,46 +129,29 @@ class Ingest:
             Channel.STATUS: self._on_status,
         }
 
+    @property
+    def connected(self) -> asyncio.Event:
+        """Set while the session is up and subscribed."""
+        return self._connection.connected
+
+    @property
+    def on_connect(self) -> list[Callable[[], None]]:
+        """Called on the event loop each time the session is up and subscribed again."""
+        return self._connection.on_connect
+
     async def run(self) -> None:
         """Stay connected to the broker and handle messages until cancelled."""
-        backoff = 0.2
-        while True:
-            client = transport.client(
-                self._broker, identifier=self._options.client_id, clean_session=False
-            )
-            # aiomqtt acknowledges on receipt; we acknowledge after the commit instead.
-            client._client.manual_ack_set(True)
-            try:
-                async with transport.connection(client):
-                    self._generation += 1
-                    self._client = client
-                    # What devices send, nothing else: not our own decisions and allow-lists.
-                    for filter_ in protocol.gateway_subscriptions():
-                        if self._options.share_group:
-                            filter_ = protocol.shared(self._options.share_group, filter_)
-                        await client.subscribe(filter_, qos=1)
-                    log.info("ingest connected to %s:%d", self._broker.host, self._broker.port)
-                    self.connected.set()
-                    for callback in self.on_connect:
-                        callback()
-                    backoff = 0.2
-                    async for message in client.messages:
-                        self.handle(
-                            message.topic.value,
-                            _as_bytes(message.payload),
-                            self._acker(message.mid, message.qos),
-                            retained=message.retain,
-                        )
-            except aiomqtt.MqttError as exc:
-                log.warning("broker connection lost (%s); retrying in %.1fs", exc, backoff)
-            finally:
-                self.connected.clear()
-                self._client = None
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, self._options.reconnect_max_seconds)
+        await self._connection.run()
 
-    def handle(self, topic_name: str, raw: bytes, ack: Ack, *, retained: bool = False) -> None:
-        """Check, parse and dispatch one message; what is refused is logged, counted and acked."""
+    async def publish(self, topic_name: str, data: bytes, *, retain: bool = False) -> None:
+        """Publish at QoS 1; raise ``transport.BrokerUnavailableError`` if it cannot go."""
+        await self._connection.publish(topic_name, data, retain=retain)
+
+    def handle(self, topic_name: str, raw: bytes, ack: Ack, retained: bool = False) -> None:
+        """Check, parse and dispatch one message; what is refused is logged, counted and acked.
+
+        On the network thread (or before the connection starts).
+        """
         self.counters["received"] += 1
         try:
             topic = protocol.parse(topic_name)
@@ -172,20 +175,26 @@ class Ingest:
         except PayloadTooLargeError as exc:
             return self._refuse(topic, "too_large", exc, ack)
         except PayloadError as exc:
-            return self._refuse(topic, "invalid_payload", exc, ack)
+            self._refuse(topic, "invalid_payload", exc, ack)
+            # Sent again, it would fail again: the edge may forget it, if it can be named.
+            return self._refused_for_good(topic, _event_id_in(raw))
         refusal = time_refusal(payload, protocol.utcnow())
         if refusal is not None:
             if not isinstance(payload, Tap) or payload.offline is not None:
-                return self._refuse(topic, refusal, "a time the gateway cannot believe", ack)
+                self._refuse(topic, refusal, "a time the gateway cannot believe", ack)
+                return self._refused_for_good(topic, getattr(payload, "event_id", None))
             # A member is at the door: answer, and record the tap at the gateway's time.
             self.counters[f"replaced_{refusal}"] += 1
             self._refusals.refused(topic.device, refusal, str(topic), "tap time replaced")
             payload = msgspec.structs.replace(payload, at=protocol.utcnow())
         trespass = self._trespass(topic, payload)
         if trespass is not None:
-            return self._refuse(topic, *trespass, ack)
+            self._refuse(topic, *trespass, ack)
+            if trespass[0] != "tap_rate":  # a tap refused for its rate comes back offline
+                self._refused_for_good(topic, getattr(payload, "event_id", None))
+            return None
         self.counters[f"accepted_{topic.channel.value}"] += 1
-        tracked = self._tracked(topic.device, ack)
+        tracked = _Settle(self, topic, getattr(payload, "event_id", None), ack)
         try:
             self._handlers[topic.channel](topic, payload, tracked)
         except Exception:
@@ -198,7 +207,8 @@ class Ingest:
                 topic_name,
                 getattr(payload, "event_id", None),
             )
-            tracked(False)
+            # Let the broker go on, but no receipt: the edge sends it again later.
+            tracked.release()
         return None
 
     def _trespass(self, topic: Topic, payload: Payload) -> tuple[str, str] | None:
@@ -232,28 +242,19 @@ class Ingest:
         # Acknowledged on purpose: redelivering a bad message would only fail again.
         ack(False)
 
-    def _tracked(self, device: str, ack: Ack) -> Ack:
-        """Count ``device``'s message as pending until ``ack`` is called (once)."""
-        self._pending[device] += 1
-        done = False
+    def _refused_for_good(self, topic: Topic, event_id: str | None) -> None:
+        if event_id is not None:
+            self._connection.post(self._receipts.refused, topic, event_id)
 
-        def settled(is_new: bool) -> None:
-            nonlocal done
-            if not done:
-                done = True
-                self._pending[device] -= 1
-                if self._pending[device] <= 0:
-                    del self._pending[device]
-            ack(is_new)
-
-        return settled
-
-    async def publish(self, topic_name: str, data: bytes, *, retain: bool = False) -> None:
-        """Publish at QoS 1 on the ingest connection; raise ``aiomqtt.MqttError`` if down."""
-        client = self._client
-        if client is None:
-            raise aiomqtt.MqttError("not connected to the broker")
-        await client.publish(topic_name, data, qos=1, retain=retain)
+    def _settled(self, settle: _Settle, stored: bool) -> None:
+        # The message's commit is done (``stored``), or it is let go: it no longer counts
+        # against its device's budget; the broker may forget it; if stored, the edge may too.
+        with self._pending_lock:
+            self._pending[settle.topic.device] -= 1
+            if self._pending[settle.topic.device] <= 0:
+                del self._pending[settle.topic.device]
+        if stored and settle.event_id is not None:
+            self._receipts.committed(settle.topic, settle.event_id)
 
     def _on_tap(self, topic: Topic, tap: Tap, ack: Ack) -> None:
         if tap.offline is not None:
@@ -304,12 +305,9 @@ class Ingest:
             row = None
         # Answer first: the decision path waits for no disk.
         self._publish(protocol.topic(topic.site, topic.device, Channel.DECISION), decision)
-        self._notify(topic, decision)
         if row is None:
-            ack(False)
-        else:
-            self._observe_access(row)
-            self._writer.submit(Record("access", row, ack))
+            self._connection.post(ack, False)  # recorded before: receipted on the loop
+        self._later(topic, decision, None if row is None else Record("access", row, ack))
 
     def passed(self, door_id: str, member_id: int, at: datetime) -> None:
         """Note that ``member_id`` went through ``door_id`` at ``at`` (a granted tap).
@@ -339,7 +337,6 @@ class Ingest:
         assert offline is not None
         badge = self._policy().badges.get(tap.credential.value)
         self.counters["offline_tap"] += 1
-        self._notify(topic, tap)
         row = {
             "event_id": tap.event_id,
             "site": topic.site,
@@ -357,13 +354,9 @@ class Ingest:
         }
         if offline.granted and badge is not None:  # the door let them through
             self.passed(tap.door, badge.member_id, no_later_than(tap.at, protocol.utcnow()))
-        self._observe_access(row)
-        self._writer.submit(Record("access", row, ack))
+        self._later(topic, tap, Record("access", row, ack))
 
     def _on_door(self, topic: Topic, event: DoorEvent, ack: Ack) -> None:
-        # Ordered by the device's time, but never after now: a clock ahead must not pin a state.
-        self._occupancy.apply_door(_until_now(event))
-        self._notify(topic, event)
         row = {
             "event_id": event.event_id,
             "site": topic.site,
@@ -372,11 +365,9 @@ class Ingest:
             "state": event.state.value,
             "at": event.at,
         }
-        self._writer.submit(Record("door", row, ack))
+        self._later(topic, event, Record("door", row, ack))
 
     def _on_desk(self, topic: Topic, event: DeskEvent, ack: Ack) -> None:
-        self._occupancy.apply_desk(_until_now(event))
-        self._notify(topic, event)
         row = {
             "event_id": event.event_id,
             "site": topic.site,
@@ -385,10 +376,9 @@ class Ingest:
             "occupied": event.occupied,
             "at": event.at,
         }
-        self._writer.submit(Record("desk", row, ack))
+        self._later(topic, event, Record("desk", row, ack))
 
     def _on_status(self, topic: Topic, status: Status, ack: Ack) -> None:
-        self._notify(topic, status)
         row = {
             "device_id": topic.device,
             "status": {
@@ -399,7 +389,25 @@ class Ingest:
                 "outbox_depth": status.outbox_depth,
             },
         }
-        self._writer.submit(Record("status", row, ack))
+        self._later(topic, status, Record("status", row, ack))
+
+    def _later(self, topic: Topic, payload: Payload, record: Record | None) -> None:
+        """Hand what ``payload`` changes in the rest of the gateway to the event loop."""
+        self._connection.post(self._deliver, topic, payload, record)
+
+    def _deliver(self, topic: Topic, payload: Payload, record: Record | None) -> None:
+        # On the event loop, which owns occupancy, the observers and the writer's queue.
+        # Ordered by the device's time, but never after now: a clock ahead must not pin a state.
+        if isinstance(payload, DoorEvent):
+            self._occupancy.apply_door(_until_now(payload))
+        elif isinstance(payload, DeskEvent):
+            self._occupancy.apply_desk(_until_now(payload))
+        self._notify(topic, payload)
+        if record is None:
+            return
+        if record.kind == "access":
+            self._observe_access(record.row)
+        self._writer.submit(record)
 
     def _observe_access(self, row: dict[str, Any]) -> None:
         for observer in self.access_observers:
@@ -421,33 +429,10 @@ class Ingest:
                 log.exception("observer %r failed on %s", observer, topic)
 
     def _publish(self, topic_name: str, payload: Decision) -> None:
-        client = self._client
-        if client is None:
-            log.warning("not connected: decision for %s not sent", payload.event_id)
-            return
-        # Straight through paho, on this thread, and onto the socket now: the answer does not
-        # wait for another turn of the loop, and nothing here needs its PUBACK (a door that
-        # does not get it decides from its allow-list; the tap is still recorded).
-        paho = client._client
-        info = paho.publish(topic_name, protocol.encode(payload), qos=1)
-        if info.rc != mqtt.MQTT_ERR_SUCCESS:
+        # Written to the socket now, on this thread; nothing here needs its PUBACK (a door
+        # that does not get it decides from its allow-list; the tap is still recorded).
+        if not self._connection.answer(topic_name, protocol.encode(payload)):
             self.counters["decision_not_sent"] += 1
-            log.warning("decision on %s not sent: %s", topic_name, mqtt.error_string(info.rc))
-            return
-        paho.loop_write()
-
-    def _acker(self, mid: int, qos: int) -> Ack:
-        generation = self._generation
-
-        def ack(_is_new: bool) -> None:
-            client = self._client
-            # A PUBACK belongs to the connection that received the message; after a
-            # reconnect the broker redelivers it, and the handlers are idempotent.
-            if qos == 0 or client is None or generation != self._generation:
-                return
-            client._client.ack(mid, qos)
-
-        return ack
 
 
 E = TypeVar("E", DoorEvent, DeskEvent)
@@ -458,9 +443,46 @@ def _until_now(event: E) -> E:
     return event if event.at <= now else msgspec.structs.replace(event, at=now)
 
 
-def _as_bytes(payload: object) -> bytes:
-    if isinstance(payload, bytes | bytearray):
-        return bytes(payload)
-    if payload is None:
-        return b""
-    return str(payload).encode()
+class _Settle:
+    """The acknowledgement of one accepted message: the PUBACK, its budget, its receipt.
+
+    Called with ``is_new`` once the message's record is committed (on the event loop);
+    ``release()`` lets the message go without a receipt (a fault of ours). Once only.
+    """
+
+    __slots__ = ("_ack", "_done", "_ingest", "event_id", "topic")
+
+    def __init__(self, ingest: Ingest, topic: Topic, event_id: str | None, ack: Ack) -> None:
+        self._ingest = ingest
+        self.topic = topic
+        self.event_id = event_id
+        self._ack = ack
+        self._done = False
+        with ingest._pending_lock:
+            ingest._pending[topic.device] += 1
+
+    def __call__(self, is_new: bool) -> None:
+        self._settle(is_new, stored=True)
+
+    def release(self) -> None:
+        self._settle(False, stored=False)
+
+    def _settle(self, is_new: bool, *, stored: bool) -> None:
+        if self._done:
+            return
+        self._done = True
+        self._ingest._settled(self, stored)
+        self._ack(is_new)
+
+
+def _event_id_in(raw: bytes) -> str | None:
+    """Return the event id of a payload that is not valid otherwise, if it names one."""
+    try:
+        document = msgspec.json.decode(raw)
+    except msgspec.DecodeError:
+        return None
+    event_id = document.get("event_id") if isinstance(document, dict) else None
+    try:
+        return msgspec.convert(event_id, EventId) if event_id is not None else None
+    except msgspec.ValidationError:
+        return None

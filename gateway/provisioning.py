@@ -17,12 +17,10 @@ import logging
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
 
 import aiomqtt
-import yaml
 from aiomqtt.exceptions import MqttConnectError
 from paho.mqtt.reasoncodes import ReasonCode
 
@@ -361,49 +359,3 @@ async def _best_effort(dynsec: Dynsec, undo: Sequence[Mapping[str, Any]], device
                 command["command"],
                 answer.error,
             )
-
-
-def render_config(
-    *,
-    device_id: str,
-    site: str,
-    allowlist_key: str,
-    broker_host: str,
-    broker_port: int,
-    credentials: Credentials | None,
-    doors: Sequence[str] = (),
-    tls: bool = False,
-    tls_ca_file: str | None = None,
-) -> str:
-    """Render the device's configuration file (``edge_agent.config.EdgeConfig``) as YAML.
-
-    With ``tls`` the device verifies the broker against ``tls_ca_file`` (a path on the Pi) or,
-    without it, against the Pi's own CAs.
-    """
-    broker: dict[str, Any] = {"host": broker_host, "port": broker_port}
-    if credentials is not None:
-        broker |= {"username": credentials.username, "password": credentials.password}
-    if tls:
-        broker["tls"] = {"ca_file": tls_ca_file} if tls_ca_file else {}
-    document = {
-        "device_id": device_id,
-        "site": site,
-        "broker": broker,
-        "pin_factory": "default",
-        "allowlist_key": allowlist_key,
-        "doors": [],
-        "desks": [],
-    }
-    made = datetime.now(UTC).replace(microsecond=0).isoformat()
-    lines = [
-        f"# Varco edge configuration for {device_id}, made by the gateway at {made}.",
-        "# It holds the device's secrets: install it as /etc/varco/edge.yaml, mode 0600.",
-        "# Wire doors and desks as in firmware_config/examples/, then run",
-        "# varco edge --config /etc/varco/edge.yaml",
-        yaml.safe_dump(document, sort_keys=False, default_flow_style=False).rstrip(),
-    ]
-    if doors:
-        # A door entry needs its relay's GPIO pin, which only the person wiring the Pi knows.
-        lines.append("# Doors this device drives on the gateway; add each above with its pins:")
-        lines.extend(f"#   - id: {door}\n#     relay_pin: <BCM pin>" for door in doors)
-    return "\n".join(lines) + "\n"

@@ -78,7 +78,9 @@ class RecorderOptions:
     max_points: int = 1_000_000
     flush_seconds: float = 5.0
     first_backoff: float = 0.2
-    max_backoff: float = 30.0
+    # Capped low: the outbox resumes within seconds of InfluxDB coming back, however long it
+    # was away (a failed write every 2 s costs nothing worth saving).
+    max_backoff: float = 2.0
     timeout_seconds: float = 10.0
 
 

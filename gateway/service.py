@@ -12,16 +12,14 @@ from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any
 
-import aiomqtt
-
 from gateway.access import Policy
 from gateway.allowlists import AllowlistPublisher
-from gateway.device_configs import DeviceConfigs
 from gateway.errors import GatewayError
 from gateway.ingest import Ingest, IngestOptions
 from gateway.live import LiveHub
 from gateway.occupancy import Occupancy
 from gateway.recorder import InfluxTarget, Recorder, RecorderOptions
+from gateway.remote_config import DeviceConfigs
 from gateway.settings import Settings
 from gateway.store import Store, changes
 from gateway.store.changes import EVERYTHING
@@ -29,7 +27,7 @@ from gateway.store.leader import Leadership
 from gateway.store.policy import load_changes, load_policy
 from gateway.store.records import forget_access_before, recent_passages
 from gateway.store.writer import EventWriter
-from varco import protocol
+from varco import protocol, transport
 from varco.protocol import (
     Channel,
     Command,
@@ -196,7 +194,7 @@ class Gateway:
             await self.ingest.publish(
                 protocol.topic(device.site, device_id, Channel.COMMAND), protocol.encode(command)
             )
-        except aiomqtt.MqttError as exc:
+        except transport.BrokerUnavailableError as exc:
             raise GatewayError(f"the broker is unreachable: {exc}") from None
         log.info("command %s sent to %s: %s %s", command.command_id, device_id, action, door)
         return command.command_id
@@ -235,12 +233,12 @@ class Gateway:
         except TimeoutError:
             future.cancel()
             raise GatewayError(f"the broker did not acknowledge {what} in time") from None
-        except aiomqtt.MqttError as exc:
+        except transport.BrokerUnavailableError as exc:
             raise GatewayError(f"the broker is unreachable: {exc}") from None
 
     async def _publish_retained(self, topic: str, data: bytes) -> None:
         if self.ingest is None:
-            raise aiomqtt.MqttError("this gateway does not connect to the broker")
+            raise transport.BrokerUnavailableError("this gateway does not connect to the broker")
         await self.ingest.publish(topic, data, retain=True)
 
     async def _publish_allowlist(self, topic: str, data: bytes, whole: bool) -> None:

@@ -124,7 +124,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the edge agent on a door controller or desk node",
         description="Run the edge agent with a YAML configuration (see firmware_config/).",
     )
-    edge.add_argument("--config", type=Path, required=True, help="path to the edge YAML file")
+    edge.add_argument("--config", type=Path, help="path to the edge YAML file (required)")
+    edge_commands = edge.add_subparsers(dest="edge_command", metavar="[tap]")
+    tap = edge_commands.add_parser(
+        "tap",
+        help="tap a card at a running agent's door with a simulated reader",
+        description=(
+            "Hand CARD to the agent running with the same --config, as if it was held to a "
+            "door's reader, and print what the door did. Only doors with "
+            "`reader: {kind: simulated}` (or no reader) take taps this way."
+        ),
+    )
+    tap.add_argument("card", metavar="CARD", help="a UID in hex (04A22B1A), or 10 decimal digits")
+    tap.add_argument("--door", help="the door's id (needed when several have simulated readers)")
+    # SUPPRESS: `varco edge --config FILE tap CARD` keeps the FILE given before `tap`.
+    tap.add_argument(
+        "--config", type=Path, default=argparse.SUPPRESS, help="path to the edge YAML file"
+    )
 
     broker = commands.add_parser(
         "broker",
@@ -313,11 +329,16 @@ def _edge(args: argparse.Namespace) -> int:
     from edge_agent.config import load_config  # noqa: PLC0415
     from edge_agent.errors import ConfigError, EdgeError  # noqa: PLC0415
 
+    if args.config is None:
+        print("varco edge: the following arguments are required: --config", file=sys.stderr)
+        return EXIT_USAGE
     try:
         config = load_config(args.config)
     except ConfigError as exc:
         print(f"varco edge: invalid configuration:\n{exc}", file=sys.stderr)
         return EXIT_USAGE
+    if args.edge_command == "tap":
+        return _edge_tap(args, config.state_dir)
     try:
         asyncio.run(_until_signalled(Agent(config).run()))
     except EdgeError as exc:
@@ -332,6 +353,33 @@ def _edge(args: argparse.Namespace) -> int:
             print(f"varco edge: {failure}", file=sys.stderr)
         return 1
     return 0
+
+
+def _edge_tap(args: argparse.Namespace, state_dir: Path) -> int:
+    from edge_agent.tap_socket import SOCKET_NAME, NoAgentError, send_tap  # noqa: PLC0415
+
+    path = state_dir / SOCKET_NAME
+    try:
+        answer = send_tap(path, args.card, door=args.door)
+    except NoAgentError as exc:
+        print(
+            f"varco edge tap: {exc}: start the agent with `varco edge --config {args.config}` "
+            "(it listens only when a door has a simulated reader)",
+            file=sys.stderr,
+        )
+        return 1
+    except PermissionError:
+        print(
+            f"varco edge tap: permission denied on {path}: run it as the agent's user "
+            "(sudo -u varco varco edge tap ...)",
+            file=sys.stderr,
+        )
+        return 1
+    except OSError as exc:
+        print(f"varco edge tap: {path}: {exc}", file=sys.stderr)
+        return 1
+    print(answer)
+    return 1 if answer.startswith("refused:") else 0
 
 
 async def _until_signalled(work: Coroutine[Any, Any, None]) -> None:

@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import aiomqtt
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +63,10 @@ class Tls:
             self.context()
         except (OSError, ssl.SSLError) as exc:
             raise TlsError(None, f"the certificates cannot be used: {exc}") from None
+
+
+class BrokerUnavailableError(ConnectionError):
+    """The broker cannot be reached now, or did not acknowledge a publish in time."""
 
 
 class TlsError(ValueError):
@@ -112,6 +118,47 @@ def client(
         tls_context=broker.tls.context() if broker.tls is not None else None,
         **options,
     )
+
+
+def paho_client(
+    broker: BrokerAddress, *, identifier: str, clean_session: bool = True
+) -> mqtt.Client:
+    """Return a bare paho MQTT 3.1.1 client for ``broker``, TCP_NODELAY on every socket it opens.
+
+    For a process that reads on paho's own network thread (the gateway's ingest); the same
+    settings as ``client`` otherwise. Exceptions in its callbacks are logged by paho, never
+    raised into its network thread.
+    """
+    paho = mqtt.Client(
+        CallbackAPIVersion.VERSION2,
+        client_id=identifier,
+        clean_session=clean_session,
+        protocol=MQTTProtocolVersion.MQTTv311,
+    )
+    paho.suppress_exceptions = True
+    paho.enable_logger(_PAHO_LOG)
+    if broker.username is not None:
+        paho.username_pw_set(broker.username, broker.password)
+    if broker.tls is not None:
+        paho.tls_set_context(broker.tls.context())
+    paho.on_socket_open = _nodelay
+    return paho
+
+
+class _StoppedLoop(logging.Filter):
+    """paho's network thread, stopped after ``disconnect()``, says so once at ERROR: noise."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Client is not connected")
+
+
+_PAHO_LOG = logging.getLogger(f"{__name__}.paho")
+_PAHO_LOG.addFilter(_StoppedLoop())
+
+
+def _nodelay(_client: mqtt.Client, _userdata: object, sock: Any) -> None:
+    if isinstance(sock, socket.socket):  # an ssl.SSLSocket is one too
+        sock.setsockopt(*NODELAY)
 
 
 @contextlib.asynccontextmanager

@@ -100,7 +100,8 @@ init_gateway() {
         "publishClientSend varco/v1/+/+/decision" \
         "publishClientSend varco/v1/+/+/allowlist" \
         "publishClientSend varco/v1/+/+/config" \
-        "publishClientSend varco/v1/+/+/command"; do
+        "publishClientSend varco/v1/+/+/command" \
+        "publishClientSend varco/v1/+/+/receipt"; do
         # shellcheck disable=SC2086 # two words on purpose: the ACL type and its topic
         ctrl "already exists" addRoleACL "$ROLE" $acl allow
     done

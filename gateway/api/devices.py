@@ -8,6 +8,7 @@ from typing import Annotated, Any, TypeVar
 
 import anyio.from_thread
 from fastapi import APIRouter, HTTPException, Path, status
+from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -15,6 +16,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from gateway.api.deps import AdminDep, GatewayDep, ReaderDep, SessionDep
 from gateway.api.fields import Name, found
 from gateway.api.pages import Page, PageDep, paginate
+from gateway.device_config import Broker, DoorSpec, WiringError, render_config
 from gateway.provisioning import (
     BrokerConflictError,
     BrokerUnavailableError,
@@ -23,10 +25,10 @@ from gateway.provisioning import (
     ProvisioningError,
     hash_password,
     new_credentials,
-    render_config,
 )
+from gateway.settings import Settings
 from gateway.store import dependents
-from gateway.store.models import Device, DeviceKind, new_allowlist_key
+from gateway.store.models import Desk, Device, DeviceKind, Door, new_allowlist_key
 from varco.protocol import ID_PATTERN
 
 router = APIRouter(prefix="/devices", tags=["devices"])
@@ -89,7 +91,9 @@ class DeviceCreated(DeviceOut):
     config_yaml: str = Field(
         description=(
             "The device's configuration file, with its broker account and allow-list key: "
-            "install it as /etc/varco/edge.yaml (mode 0600). Shown only in this answer."
+            "install it as /etc/varco/edge.yaml, owner root, group varco, mode 640 (the agent "
+            "runs as varco). With the password only in this answer; GET /devices/{id}/config "
+            "gives the file again, with its doors and desks, but not the password."
         )
     )
 
@@ -133,15 +137,12 @@ def create_device(
             ) from exc
         raise
     gateway.policy_changed()  # the gateway refuses messages from devices it does not know
+    # A new device drives no door and watches no desk yet: nothing for the wiring to refuse.
     config = render_config(
         device_id=device.id,
         site=device.site,
         allowlist_key=device.allowlist_key,
-        broker_host=settings.device_broker_host or settings.mqtt_host,
-        broker_port=settings.device_broker_port or settings.mqtt_port,
-        credentials=credentials,
-        tls=settings.device_broker_uses_tls(),
-        tls_ca_file=settings.device_broker_tls_ca_file,
+        broker=_broker(settings, credentials.username if credentials else None, credentials),
     )
     return DeviceCreated.model_validate(
         {
@@ -164,6 +165,47 @@ def list_devices(session: SessionDep, page: PageDep, _: ReaderDep) -> Page[Devic
 def get_device(device_id: DeviceId, session: SessionDep, _: ReaderDep) -> DeviceOut:
     """Show one device with its last reported status."""
     return DeviceOut.model_validate(_get(session, device_id))
+
+
+@router.get(
+    "/{device_id}/config",
+    response_class=PlainTextResponse,
+    responses={
+        200: {
+            "content": {"application/yaml": {}},
+            "description": "The file to install as /etc/varco/edge.yaml",
+        },
+        409: {"description": "Revoked, or more doors or desks than the standard wiring has"},
+    },
+)
+def get_device_config(
+    device_id: DeviceId, session: SessionDep, gateway: GatewayDep, _: AdminDep
+) -> PlainTextResponse:
+    """Give the device's whole configuration file, as wired by firmware_config/wiring.md.
+
+    Its doors and desks, their readers and pins, the state folder, the broker and the
+    allow-list key: everything but the broker password, which was shown once, when the device
+    was created. Admins only (it holds the key).
+    """
+    device = _get(session, device_id)
+    if device.revoked_at is not None:
+        raise HTTPException(status.HTTP_409_CONFLICT, f"device {device_id!r} is revoked")
+    doors = session.scalars(select(Door).where(Door.device_id == device_id).order_by(Door.id))
+    desks = session.scalars(select(Desk.id).where(Desk.device_id == device_id).order_by(Desk.id))
+    # A device the gateway provisioned has a broker account named after it.
+    username = device.id if device.mqtt_password_hash is not None else None
+    try:
+        text = render_config(
+            device_id=device.id,
+            site=device.site,
+            allowlist_key=device.allowlist_key,
+            broker=_broker(gateway.settings, username, None),
+            doors=[DoorSpec(door.id, door.unlock_seconds) for door in doors],
+            desks=list(desks),
+        )
+    except WiringError as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
+    return PlainTextResponse(text, media_type="application/yaml")
 
 
 @router.post("/{device_id}/revoke", response_model=DeviceOut, responses=BROKER_ERRORS)
@@ -206,6 +248,17 @@ def delete_device(
     session.delete(device)
     session.commit()
     gateway.policy_changed()
+
+
+def _broker(settings: Settings, username: str | None, credentials: Credentials | None) -> Broker:
+    return Broker(
+        host=settings.device_broker_host or settings.mqtt_host,
+        port=settings.device_broker_port or settings.mqtt_port,
+        username=username,
+        password=credentials.password if credentials else None,
+        tls=settings.device_broker_uses_tls(),
+        tls_ca_file=settings.device_broker_tls_ca_file,
+    )
 
 
 def _get(session: SessionDep, device_id: str) -> Device:

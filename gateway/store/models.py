@@ -239,14 +239,14 @@ class Device(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
 
 
-class DeviceConfigRecord(Base):
+class DeviceOverrides(Base):
     """What the API overrides of a device's own configuration file, and what the device says.
 
     ``overrides`` is a ``varco.protocol.DeviceConfig`` without its version and time: the log
     level and, per door, the settings that replace the file's. ``version`` only grows.
     """
 
-    __tablename__ = "device_configs"
+    __tablename__ = "device_overrides"
     device_id: Mapped[str] = mapped_column(
         ForeignKey("devices.id", ondelete="CASCADE"), primary_key=True
     )

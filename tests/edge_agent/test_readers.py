@@ -1,12 +1,10 @@
-"""Badge readers: serial ones through real pyserial on a pty pair, the RC522 on a fake field."""
+"""Badge readers: serial ones through real pyserial on a pty pair (the RC522: test_rc522.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
-import operator
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -14,7 +12,6 @@ from dataclasses import dataclass
 import pytest
 
 from edge_agent.config import (
-    Mfrc522ReaderConfig,
     Rdm6300ReaderConfig,
     SerialLineReaderConfig,
     SimulatedReaderConfig,
@@ -23,7 +20,6 @@ from edge_agent.errors import EdgeError
 from edge_agent.readers import (
     HoldOff,
     LineDecoder,
-    Mfrc522Reader,
     Rdm6300Reader,
     Reader,
     ReaderError,
@@ -295,99 +291,6 @@ async def test_the_line_reader_reads_hex_and_decimal_and_skips_the_rest(pty: Pty
         assert reader.bad_reads == 2
 
 
-# The RC522, on a simulated card field
-
-
-def _with_check_byte(part: list[int]) -> list[int]:
-    return [*part, functools.reduce(operator.xor, part, 0)]
-
-
-class FakeRc522:
-    """An RC522 with a card field: set ``card`` to the UID bytes of the card held on it."""
-
-    MI_OK, MI_ERR = 0, 2
-    PICC_REQIDL = 0x26
-    PCD_TRANSCEIVE = 0x0C
-
-    def __init__(self) -> None:
-        self.card: list[int] | None = None
-        self.garbled_reads = 0  # the next anticollisions fail, as with a card sliding in
-        self.broken = False
-        self.closed = False
-
-    def MFRC522_Request(self, req_mode: int) -> tuple[int, int]:  # noqa: N802
-        if self.broken:
-            raise OSError(5, "Input/output error")
-        return (self.MI_OK, 0x10) if self.card else (self.MI_ERR, 0)
-
-    def MFRC522_Anticoll(self) -> tuple[int, list[int]]:  # noqa: N802
-        card = self.card
-        if card is None or self.garbled_reads:
-            self.garbled_reads = max(0, self.garbled_reads - 1)
-            return self.MI_ERR, []
-        return self.MI_OK, _with_check_byte(card if len(card) == 4 else [0x88, *card[:3]])
-
-    def MFRC522_SelectTag(self, ser_num: list[int]) -> int:  # noqa: N802
-        return 0x04 if self.card is not None and len(self.card) == 7 else 0x08
-
-    def MFRC522_ToCard(  # noqa: N802
-        self, command: int, send_data: list[int]
-    ) -> tuple[int, list[int], int]:
-        assert send_data == [0x95, 0x20]  # anticollision, cascade level 2
-        assert self.card is not None
-        return self.MI_OK, _with_check_byte(self.card[3:]), 40
-
-    def Close_MFRC522(self) -> None:  # noqa: N802
-        self.closed = True
-
-
-@pytest.mark.parametrize(
-    ("card", "uid"),
-    [
-        pytest.param([0x04, 0xA2, 0x2B, 0x1A], "04A22B1A", id="4-byte UID"),
-        pytest.param([0x04, 0xA2, 0x2B, 0x1A, 0x5C, 0x80, 0x00], "04A22B1A5C8000", id="7-byte"),
-    ],
-)
-async def test_the_rc522_reports_the_uid_without_the_check_byte(card: list[int], uid: str) -> None:
-    rc522 = FakeRc522()
-    with Mfrc522Reader(rc522, poll_seconds=0.01, hold_off_seconds=0) as reader:
-        rc522.card = card
-
-        assert await tap(reader) == uid
-        assert reader.bad_reads == 0
-    assert rc522.closed
-
-
-async def test_the_rc522_holds_off_a_card_left_on_it() -> None:
-    rc522 = FakeRc522()
-    rc522.card = [0x04, 0xA2, 0x2B, 0x1A]
-    with Mfrc522Reader(rc522, poll_seconds=0.01, hold_off_seconds=5.0) as reader:
-        assert await tap(reader) == "04A22B1A"
-        await asyncio.sleep(0.05)  # polled several times more, still held
-
-        rc522.card = [0xDE, 0xAD, 0xBE, 0xEF]
-        assert await tap(reader) == "DEADBEEF"
-
-
-async def test_the_rc522_counts_garbled_reads() -> None:
-    rc522 = FakeRc522()
-    rc522.garbled_reads = 2
-    rc522.card = [0x04, 0xA2, 0x2B, 0x1A]
-    with Mfrc522Reader(rc522, poll_seconds=0.01, hold_off_seconds=0) as reader:
-        assert await tap(reader) == "04A22B1A"
-        assert reader.bad_reads == 2
-
-
-async def test_an_rc522_that_fails_raises_on_read() -> None:
-    rc522 = FakeRc522()
-    rc522.broken = True
-    with (
-        Mfrc522Reader(rc522, poll_seconds=0.01) as reader,
-        pytest.raises(ReaderError, match="Input/output error"),
-    ):
-        await tap(reader)
-
-
 # The factory
 
 
@@ -417,14 +320,6 @@ async def test_the_factory_opens_a_line_reader_on_its_port(pty: Pty) -> None:
         pty.write(b"0012345678\r\n")
 
         assert await tap(reader) == "00BC614E"
-
-
-async def test_the_factory_asks_for_the_pi_extra_when_mfrc522_cannot_be_imported() -> None:
-    # mfrc522 is not installed here, and RPi.GPIO would refuse to import off a Pi anyway.
-    with pytest.raises(ReaderError, match=r"pip install 'varco\[pi\]'") as raised:
-        open_reader(Mfrc522ReaderConfig())
-
-    assert "SPI 0.0" in str(raised.value)
 
 
 @pytest.mark.parametrize(

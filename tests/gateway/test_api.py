@@ -79,14 +79,15 @@ READS = [
     "/devices/{device_id}",
     "/reports/usage",
     "/members/export",
-    "/devices/{device_id}/config",
+    "/devices/{device_id}/overrides",
 ]
 # The live page's API answers anyone in the space: it shows nothing private.
 PUBLIC = ["/healthz", "/live/state", "/live/board", "/live/events"]
 # Reads for admins and operators only (tests/gateway/test_audit.py checks the viewer's 403).
 OPERATOR_READS = ["/audit", "/set-aside-records"]
-# Reads for admins only (tests/gateway/test_tokens.py checks the others' 403).
-ADMIN_READS = ["/tokens"]
+# Reads for admins only (tests/gateway/test_tokens.py and test_device_config.py check the
+# others' 403).
+ADMIN_READS = ["/tokens", "/devices/{device_id}/config"]
 WRITES: dict[tuple[str, str], dict[str, Any] | None] = {
     ("POST", "/zones"): ZONE,
     ("POST", "/plans"): PLAN,
@@ -123,8 +124,8 @@ WRITES: dict[tuple[str, str], dict[str, Any] | None] = {
     ("DELETE", "/devices/{device_id}"): None,
     ("POST", "/members/import"): None,
     ("POST", "/members/{member_id}/profile-link"): {},
-    ("PUT", "/devices/{device_id}/config"): {"log_level": "DEBUG"},
-    ("DELETE", "/devices/{device_id}/config"): None,
+    ("PUT", "/devices/{device_id}/overrides"): {"log_level": "DEBUG"},
+    ("DELETE", "/devices/{device_id}/overrides"): None,
 }
 # A member's own page's API: a profile link's token, not an API token (test_profile_links.py).
 MEMBER_LINK = {("GET", "/me/profile"), ("PUT", "/me/profile")}
@@ -428,7 +429,7 @@ def test_an_admin_sets_up_a_meeting_room_for_a_new_member(
         None,
         None,
     )
-    assert f"allowlist_key: {device['allowlist_key']}" in device["config_yaml"]
+    assert f'allowlist_key: "{device["allowlist_key"]}"' in device["config_yaml"]
     assert door == {
         "id": "meeting-door",
         "name": "Meeting rooms",

@@ -1,4 +1,5 @@
-"""Provisioning without a broker: ACLs, password records, config files, revocation in the API.
+"""Provisioning without a broker: ACLs, password records, revocation in the API (the
+configuration file: test_device_config.py).
 
 The broker side (dynamic security on a real mosquitto) is in tests/integration/test_dynsec.py.
 """
@@ -18,11 +19,9 @@ from sqlalchemy import func, select
 from edge_agent.config import EdgeConfig, parse_config
 from gateway.api import create_app
 from gateway.provisioning import (
-    Credentials,
     device_acls,
     hash_password,
     new_credentials,
-    render_config,
     role_name,
     verify_password,
 )
@@ -31,7 +30,7 @@ from gateway.settings import Settings
 from gateway.store import Store
 from gateway.store.models import Device
 from tests.conftest import free_port
-from tests.factories import DOOR_DEVICE, FRONT_DOOR, SITE, Space, make_space
+from tests.factories import DOOR_DEVICE, SITE, Space, make_space
 
 NEW_DEVICE = {"id": "desk-node-7", "site": SITE, "kind": "desk_node", "name": "Window desks"}
 KEY = "ab" * 32
@@ -73,6 +72,11 @@ def test_a_device_role_allows_its_own_topics_and_nothing_else() -> None:
             "topic": "varco/v1/hq/door-ctl-1/command",
             "allow": True,
         },
+        {
+            "acltype": "subscribePattern",
+            "topic": "varco/v1/hq/door-ctl-1/receipt",
+            "allow": True,
+        },
     ]
 
 
@@ -112,59 +116,8 @@ def test_each_device_gets_its_own_long_random_password() -> None:
     assert first.password not in repr(first)
 
 
-def render(
-    credentials: Credentials | None,
-    doors: tuple[str, ...] = (),
-    *,
-    tls: bool = False,
-    tls_ca_file: str | None = None,
-) -> str:
-    return render_config(
-        device_id="door-ctl-7",
-        site=SITE,
-        allowlist_key=KEY,
-        broker_host="broker.example.org",
-        broker_port=8883,
-        credentials=credentials,
-        doors=doors,
-        tls=tls,
-        tls_ca_file=tls_ca_file,
-    )
-
-
 def parse(text: str) -> EdgeConfig:
     return parse_config(yaml.safe_load(text), source="config_yaml")
-
-
-def test_the_rendered_config_is_a_valid_edge_configuration() -> None:
-    config = parse(render(Credentials("door-ctl-7", "s3cret-pa55word", site="milano")))
-
-    assert (config.device_id, config.site, config.pin_factory) == ("door-ctl-7", SITE, "default")
-    assert (config.broker.host, config.broker.port) == ("broker.example.org", 8883)
-    assert config.broker.username == "door-ctl-7"
-    assert config.broker.password is not None
-    assert config.broker.password.get_secret_value() == "s3cret-pa55word"
-    assert config.allowlist_key is not None
-    assert config.allowlist_key.get_secret_value() == KEY
-    assert (config.doors, config.desks) == ([], [])
-
-
-def test_a_device_of_a_tls_broker_gets_tls_with_the_ca_path_on_the_pi() -> None:
-    system_cas = parse(render(None, tls=True))
-    private_ca = yaml.safe_load(render(None, tls=True, tls_ca_file="/etc/varco/ca.crt"))
-
-    assert system_cas.broker.tls is not None
-    assert system_cas.broker.tls.ca_file is None
-    assert private_ca["broker"]["tls"] == {"ca_file": "/etc/varco/ca.crt"}
-    assert parse(render(None)).broker.tls is None
-
-
-def test_the_rendered_config_names_assigned_doors_without_inventing_their_pins() -> None:
-    text = render(None, doors=(FRONT_DOOR,))
-    config = parse(text)
-
-    assert (config.broker.username, config.broker.password, config.doors) == (None, None, [])
-    assert f"#   - id: {FRONT_DOOR}" in text
 
 
 @pytest.fixture

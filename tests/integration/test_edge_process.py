@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -16,7 +17,7 @@ from gateway.service import Gateway
 from gateway.store import Store
 from gateway.store.models import Device
 from tests.conftest import Mosquitto
-from tests.factories import DOOR_DEVICE, FRONT_DOOR, SITE, make_space
+from tests.factories import DOOR_DEVICE, FRONT_DOOR, SITE, Space, make_space
 from tests.integration.conftest import allowlist_key, eventually, gateway_settings
 
 pytestmark = pytest.mark.integration
@@ -77,6 +78,41 @@ async def test_the_gateway_sees_the_device_go_offline(
         # Stopped, it says so itself; killed, the broker publishes its last will.
         await eventually(lambda: device_state(gateway) == "offline", within=10)
         assert edge.wait(timeout=10) == exit_code
+    finally:
+        if edge.poll() is None:
+            edge.kill()
+            edge.wait()
+
+
+async def test_a_maker_taps_without_hardware_and_the_gateway_decides(
+    gateway: Gateway, mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    key = allowlist_key(Path(gateway.settings.database_url.removeprefix("sqlite:///")))
+    config = edge_config(tmp_path, mosquitto, key)
+    edge = start_edge(config)
+    try:
+        await eventually(lambda: device_state(gateway) == "online", within=20)
+
+        def tap(card: str) -> subprocess.CompletedProcess[str]:
+            command = [sys.executable, "-m", "varco", "edge", "tap", card, "--config", str(config)]
+            return subprocess.run(command, capture_output=True, text=True, timeout=30, check=False)
+
+        granted, denied = await asyncio.gather(
+            asyncio.to_thread(tap, Space.ADA_BADGE), asyncio.to_thread(tap, "DEADBEEF")
+        )
+        assert (granted.returncode, granted.stdout) == (
+            0,
+            f"{FRONT_DOOR}: {Space.ADA_BADGE} granted (granted)\n",
+        )
+        assert (denied.returncode, denied.stdout) == (
+            0,
+            f"{FRONT_DOOR}: DEADBEEF denied (unknown_badge)\n",
+        )
+        edge.send_signal(signal.SIGTERM)
+        assert edge.wait(timeout=10) == 0
+        assert edge.stderr is not None
+        log = edge.stderr.read().decode()
+        assert "relay on GPIO 17: unlocked for" in log  # the grant pulsed the relay
     finally:
         if edge.poll() is None:
             edge.kill()

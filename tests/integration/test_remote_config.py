@@ -81,7 +81,7 @@ async def report(client: aiomqtt.Client, version: int | None, error: str | None)
 async def shown(http: httpx.AsyncClient, until: Any) -> dict[str, Any]:
     async with asyncio.timeout(5):
         while True:
-            config: dict[str, Any] = (await http.get(f"/devices/{DOOR_DEVICE}/config")).json()
+            config: dict[str, Any] = (await http.get(f"/devices/{DOOR_DEVICE}/overrides")).json()
             if until(config):
                 return config
             await asyncio.sleep(0.05)
@@ -98,7 +98,7 @@ async def test_a_pushed_config_changes_a_running_doors_unlock_time_and_is_report
         api(database, mosquitto, space) as http,
         running_door_controller(mosquitto, tmp_path, database) as running,
     ):
-        pushed = await http.put(f"/devices/{DOOR_DEVICE}/config", json=body)
+        pushed = await http.put(f"/devices/{DOOR_DEVICE}/overrides", json=body)
         # A device that connects later gets it: it is retained.
         async with device_client(mosquitto) as device:
             await device.subscribe(CONFIG_TOPIC, qos=1)
@@ -138,15 +138,17 @@ async def test_a_refused_config_is_reported_and_the_door_keeps_deciding(
     ):
         await device.subscribe(CONFIG_TOPIC, qos=1)
         first = await http.put(
-            f"/devices/{DOOR_DEVICE}/config", json={"doors": {FRONT_DOOR: {"unlock_seconds": 3.0}}}
+            f"/devices/{DOOR_DEVICE}/overrides",
+            json={"doors": {FRONT_DOOR: {"unlock_seconds": 3.0}}},
         )
         running.agent.remote.receive((await next_config(device))[0])
         not_its = await http.put(
-            f"/devices/{DOOR_DEVICE}/config",
+            f"/devices/{DOOR_DEVICE}/overrides",
             json={"doors": {"meeting-door": {"unlock_seconds": 2.0}}},
         )
         second = await http.put(
-            f"/devices/{DOOR_DEVICE}/config", json={"doors": {OFFICE_DOOR: {"unlock_seconds": 4.0}}}
+            f"/devices/{DOOR_DEVICE}/overrides",
+            json={"doors": {OFFICE_DOOR: {"unlock_seconds": 4.0}}},
         )
         raw = (await next_config(device))[0]
         # The device's file changed since: its office door is gone (the API does not know).

@@ -34,6 +34,7 @@ from varco.protocol import (
     PayloadError,
     PayloadTooLargeError,
     Reason,
+    Receipt,
     Status,
     Tap,
     Window,
@@ -134,6 +135,10 @@ GOLDEN: dict[Channel, tuple[Payload, bytes]] = {
         ),
         b'{"v":1,"version":3,"issued_at":"2024-05-01T06:00:00Z","log_level":"DEBUG",'
         b'"doors":{"front-door":{"unlock_seconds":7.0,"fail_mode":"safe"}}}',
+    ),
+    Channel.RECEIPT: (
+        Receipt(committed=("3f1c9a0e5b7d4c2a",), refused=("9b8a7c6d5e4f3a21",)),
+        b'{"v":1,"committed":["3f1c9a0e5b7d4c2a"],"refused":["9b8a7c6d5e4f3a21"]}',
     ),
     Channel.ALLOWLIST: (
         Allowlist(

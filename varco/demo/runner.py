@@ -159,9 +159,6 @@ async def _run(options: DemoOptions, mqtt_port: int, data_dir: Path, seeded: See
             for door in agent.doors.values():
                 door.outcomes.append(summary.on_outcome)
                 door.outcomes.append(functools.partial(people.walk_through, agent))
-                # Doors start shut: the reed switch is closed (pulled low).
-                if door.config.contact_pin is not None:
-                    agent.pin_factory.pin(door.config.contact_pin).drive_low()
         background += [
             tasks.create_task(people.tap_at_random()),
             tasks.create_task(people.sit_and_leave()),

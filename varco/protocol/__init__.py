@@ -16,6 +16,7 @@ from varco.protocol.allowlist import (
 from varco.protocol.device_config import DeviceConfig, DoorOverrides
 from varco.protocol.payloads import (
     MAX_EVENT_BYTES,
+    MAX_RECEIPT_IDS,
     MAX_STATUS_BYTES,
     PASS_QR_PREFIX,
     Command,
@@ -31,6 +32,7 @@ from varco.protocol.payloads import (
     PayloadError,
     PayloadTooLargeError,
     Reason,
+    Receipt,
     Status,
     Tap,
     credential_of,
@@ -68,6 +70,7 @@ __all__ = [
     "MAX_ALLOWLIST_BYTES",
     "MAX_ALLOWLIST_CREDENTIALS",
     "MAX_EVENT_BYTES",
+    "MAX_RECEIPT_IDS",
     "MAX_STATUS_BYTES",
     "MODELS",
     "PASS_QR_PREFIX",
@@ -95,6 +98,7 @@ __all__ = [
     "PayloadError",
     "PayloadTooLargeError",
     "Reason",
+    "Receipt",
     "Refusal",
     "Schedule",
     "Status",

@@ -28,6 +28,9 @@ from varco.protocol.validation import FieldError, explain, whole
 # One bound for every event payload; status is larger since it carries health figures.
 MAX_EVENT_BYTES = 2048
 MAX_STATUS_BYTES = 4096
+# Event ids in one receipt, and the bytes they take at most (64-character ids, quoted).
+MAX_RECEIPT_IDS = 200
+MAX_RECEIPT_BYTES = 2 * MAX_RECEIPT_IDS * 67 + 256
 
 EventId = Annotated[
     str, Meta(pattern=whole(r"^[A-Za-z0-9_-]{8,64}$"), examples=["3f1c9a0e5b7d4c2a"])
@@ -194,6 +197,20 @@ class Decision(_Payload, frozen=True, kw_only=True):
 
     def __post_init__(self) -> None:
         _as_float(self, "unlock_seconds")
+
+
+class Receipt(_Payload, frozen=True, kw_only=True):
+    """What became of a device's events at the gateway (gateway -> edge).
+
+    ``committed``: stored in SQL (now, or already before: a redelivery). ``refused``: never
+    will be (the gateway logged and counted why: a door not the device's, a time it cannot
+    believe...). Either way the edge may forget them; until then it keeps each in its outbox
+    and sends it again, since a broker's PUBACK is no proof that anything was stored.
+    """
+
+    v: Literal[1] = 1
+    committed: Annotated[tuple[EventId, ...], Meta(max_length=MAX_RECEIPT_IDS)] = ()
+    refused: Annotated[tuple[EventId, ...], Meta(max_length=MAX_RECEIPT_IDS)] = ()
 
 
 class DoorEvent(_Payload, frozen=True, kw_only=True):

@@ -28,11 +28,14 @@ class Channel(enum.StrEnum):
     ALLOWLIST = "allowlist"
     CONFIG = "config"
     COMMAND = "command"
+    RECEIPT = "receipt"
 
 
 # Who publishes on which channel; a device may only publish the first set.
 EDGE_TO_GATEWAY = frozenset({Channel.TAP, Channel.DOOR, Channel.DESK, Channel.STATUS})
-GATEWAY_TO_EDGE = frozenset({Channel.DECISION, Channel.ALLOWLIST, Channel.CONFIG, Channel.COMMAND})
+GATEWAY_TO_EDGE = frozenset(
+    {Channel.DECISION, Channel.ALLOWLIST, Channel.CONFIG, Channel.COMMAND, Channel.RECEIPT}
+)
 
 
 class TopicError(ValueError):

@@ -8,12 +8,14 @@ from varco.protocol.allowlist import MAX_ALLOWLIST_BYTES, Allowlist, AllowlistDe
 from varco.protocol.device_config import MAX_CONFIG_BYTES, DeviceConfig
 from varco.protocol.payloads import (
     MAX_EVENT_BYTES,
+    MAX_RECEIPT_BYTES,
     MAX_STATUS_BYTES,
     Command,
     Decision,
     DeskEvent,
     DoorEvent,
     PayloadError,
+    Receipt,
     Status,
     Tap,
     decode_as,
@@ -29,6 +31,7 @@ Payload = (
     | Allowlist
     | AllowlistDelta
     | Command
+    | Receipt
     | DeviceConfig
 )
 
@@ -42,12 +45,14 @@ MODELS: dict[Channel, Any] = {
     Channel.ALLOWLIST: Allowlist | AllowlistDelta,
     Channel.COMMAND: Command,
     Channel.CONFIG: DeviceConfig,
+    Channel.RECEIPT: Receipt,
 }
 
 _LIMITS: dict[Channel, int] = {
     Channel.STATUS: MAX_STATUS_BYTES,
     Channel.ALLOWLIST: MAX_ALLOWLIST_BYTES,
     Channel.CONFIG: MAX_CONFIG_BYTES,
+    Channel.RECEIPT: MAX_RECEIPT_BYTES,
 }
 
 

@@ -21,7 +21,7 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     """Apply this revision."""
     op.create_table(
-        "device_configs",
+        "device_overrides",
         sa.Column("device_id", sa.String(length=64), nullable=False),
         sa.Column("version", sa.BigInteger(), nullable=False),
         sa.Column("overrides", sa.JSON(), nullable=False),
@@ -36,4 +36,4 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     """Revert this revision."""
-    op.drop_table("device_configs")
+    op.drop_table("device_overrides")

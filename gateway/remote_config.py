@@ -1,5 +1,6 @@
-"""Remote configuration: what the API overrides of each device's own file, sent retained on
-the device's ``config`` channel, and what the device says it runs.
+"""Remote configuration: what the API overrides of each device's own file (the whole file is
+``gateway.device_config``'s), sent retained on the device's ``config`` channel, and what the
+device says it runs.
 
 The file on the Pi stays the base; the gateway keeps only the overrides, with a version that
 only grows (the time in milliseconds, or one more than the last), so a device never takes an
@@ -15,14 +16,13 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
-import aiomqtt
 import msgspec
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gateway.store import Store
-from gateway.store.models import Device, DeviceConfigRecord
-from varco import protocol
+from gateway.store.models import Device, DeviceOverrides
+from varco import protocol, transport
 from varco.protocol import Channel, DeviceConfig, DoorOverrides, Status
 
 log = logging.getLogger(__name__)
@@ -35,7 +35,7 @@ def next_version(previous: int | None, now: datetime) -> int:
     return max((previous or 0) + 1, int(now.timestamp() * 1000))
 
 
-def payload_of(record: DeviceConfigRecord) -> DeviceConfig:
+def payload_of(record: DeviceOverrides) -> DeviceConfig:
     """Build the ``config`` payload of ``record``."""
     overrides = record.overrides or {}
     return DeviceConfig(
@@ -49,14 +49,12 @@ def payload_of(record: DeviceConfigRecord) -> DeviceConfig:
     )
 
 
-def set_overrides(
-    session: Session, device_id: str, overrides: dict[str, Any]
-) -> DeviceConfigRecord:
+def set_overrides(session: Session, device_id: str, overrides: dict[str, Any]) -> DeviceOverrides:
     """Make ``overrides`` the device's, as a new version; the caller commits."""
     now = datetime.now(UTC)
-    record = session.get(DeviceConfigRecord, device_id)
+    record = session.get(DeviceOverrides, device_id)
     if record is None:
-        record = DeviceConfigRecord(device_id=device_id, version=next_version(None, now))
+        record = DeviceOverrides(device_id=device_id, version=next_version(None, now))
         session.add(record)
     else:
         record.version = next_version(record.version, now)
@@ -69,7 +67,7 @@ def record_report(
     session: Session, device_id: str, version: int | None, error: str | None, at: datetime
 ) -> None:
     """Keep what a device's status says of its config: the version it runs, and any refusal."""
-    record = session.get(DeviceConfigRecord, device_id)
+    record = session.get(DeviceOverrides, device_id)
     if record is None:
         return
     record.applied_version = version
@@ -113,8 +111,8 @@ class DeviceConfigs:
         def read() -> list[tuple[str, str, DeviceConfig]]:
             with self._store.session() as session:
                 rows = session.execute(
-                    select(Device.site, Device.id, DeviceConfigRecord)
-                    .join(DeviceConfigRecord, DeviceConfigRecord.device_id == Device.id)
+                    select(Device.site, Device.id, DeviceOverrides)
+                    .join(DeviceOverrides, DeviceOverrides.device_id == Device.id)
                     .where(Device.revoked_at.is_(None))
                 )
                 return [(site, device, payload_of(record)) for site, device, record in rows]
@@ -132,7 +130,7 @@ class DeviceConfigs:
         if task.cancelled():
             return
         error = task.exception()
-        if isinstance(error, aiomqtt.MqttError):
+        if isinstance(error, transport.BrokerUnavailableError):
             log.info("device configs not sent yet: %s; sent again on reconnect", error)
         elif error is not None:
             log.error("device configs: %s", error, exc_info=error)

@@ -1,4 +1,5 @@
-"""Remote configuration of a device: what the API overrides of the file on its Pi.
+"""Remote configuration of a device: what the API overrides of the file on its Pi
+(``GET /devices/{id}/config`` gives the file itself, as installed).
 
 The file stays the base. The overrides go out retained on the device's ``config`` channel
 with a version; the device checks them with its file's schema, applies them without a
@@ -18,9 +19,9 @@ from sqlalchemy import select
 from gateway.api.deps import AdminDep, GatewayDep, ReaderDep, SessionDep
 from gateway.api.devices import DeviceId
 from gateway.api.fields import Seconds, found, invalid
-from gateway.device_configs import payload_of, set_overrides
 from gateway.errors import GatewayError
-from gateway.store.models import Device, DeviceConfigRecord, Door
+from gateway.remote_config import payload_of, set_overrides
+from gateway.store.models import Device, DeviceOverrides, Door
 from varco import protocol
 from varco.protocol import ID_PATTERN, PayloadError
 
@@ -47,7 +48,7 @@ class DoorOverridesIn(BaseModel):
     ) = None
 
 
-class ConfigIn(BaseModel):
+class OverridesIn(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
@@ -58,7 +59,7 @@ class ConfigIn(BaseModel):
     doors: Annotated[dict[DoorId, DoorOverridesIn], Field(max_length=64)] = {}
 
 
-class ConfigOut(BaseModel):
+class OverridesOut(BaseModel):
     device: str
     version: int | None = Field(description="The newest config's version; null: none yet")
     log_level: str | None
@@ -75,7 +76,7 @@ class ConfigOut(BaseModel):
     )
 
     @classmethod
-    def of(cls, device_id: str, record: DeviceConfigRecord | None) -> ConfigOut:
+    def of(cls, device_id: str, record: DeviceOverrides | None) -> OverridesOut:
         overrides = record.overrides if record is not None else {}
         return cls(
             device=device_id,
@@ -97,16 +98,16 @@ def _device(session: SessionDep, device_id: str) -> Device:
     return found(session.get(Device, device_id), f"device {device_id!r}")
 
 
-@router.get("/{device_id}/config", response_model=ConfigOut)
-def get_config(device_id: DeviceId, session: SessionDep, _: ReaderDep) -> ConfigOut:
+@router.get("/{device_id}/overrides", response_model=OverridesOut)
+def get_overrides(device_id: DeviceId, session: SessionDep, _: ReaderDep) -> OverridesOut:
     """Show what the API overrides of a device's file, and the version the device runs."""
     _device(session, device_id)
-    return ConfigOut.of(device_id, session.get(DeviceConfigRecord, device_id))
+    return OverridesOut.of(device_id, session.get(DeviceOverrides, device_id))
 
 
 def _change(
     session: SessionDep, gateway: GatewayDep, device: Device, overrides: dict[str, object]
-) -> ConfigOut:
+) -> OverridesOut:
     record = set_overrides(session, device.id, overrides)
     payload = payload_of(record)
     try:
@@ -114,7 +115,7 @@ def _change(
     except PayloadError as exc:
         raise invalid("doors", str(exc)) from None
     session.commit()
-    answer = ConfigOut.of(device.id, record)
+    answer = OverridesOut.of(device.id, record)
     try:
         gateway.run_from_thread(gateway.configs.send(device.site, device.id, payload), "the config")
         answer.published = True
@@ -123,10 +124,10 @@ def _change(
     return answer
 
 
-@router.put("/{device_id}/config", response_model=ConfigOut)
-def set_config(
-    device_id: DeviceId, body: ConfigIn, session: SessionDep, gateway: GatewayDep, _: AdminDep
-) -> ConfigOut:
+@router.put("/{device_id}/overrides", response_model=OverridesOut)
+def set_overrides_of(
+    device_id: DeviceId, body: OverridesIn, session: SessionDep, gateway: GatewayDep, _: AdminDep
+) -> OverridesOut:
     """Override settings of a device's file: its log level, and per door the unlock time,
     held-open time, decision timeout, fail mode and reader hold-off. Replaces the overrides
     before; the device gets them at once, or when it next connects."""
@@ -143,10 +144,10 @@ def set_config(
     return _change(session, gateway, device, overrides)
 
 
-@router.delete("/{device_id}/config", response_model=ConfigOut)
-def clear_config(
+@router.delete("/{device_id}/overrides", response_model=OverridesOut)
+def clear_overrides(
     device_id: DeviceId, session: SessionDep, gateway: GatewayDep, _: AdminDep
-) -> ConfigOut:
+) -> OverridesOut:
     """Drop every override: the device goes back to its file, as a new version."""
     device = _device(session, device_id)
     return _change(session, gateway, device, {})
