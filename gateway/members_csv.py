@@ -83,13 +83,8 @@ def check(
     missing = [name for name in REQUIRED if name not in header]
     if missing:
         raise CsvError(f"missing column(s) {', '.join(missing)}")
-    plans = set(session.scalars(select(Plan.id)))
-    emails = {e.lower() for e in session.scalars(select(Member.email)) if e}
-    issued = set(session.scalars(select(Badge.uid)))
-    readers = {door: kind for door, kind in session.execute(select(Door.id, Door.reader_kind))}
+    rows = _Rows(session, member_model, badge_model)
     checked = Checked()
-    seen_emails: dict[str, int] = {}
-    seen_uids: dict[str, int] = {}
     try:
         for row in reader:
             checked.rows += 1
@@ -99,80 +94,89 @@ def check(
             if None in row:
                 checked.errors.append(Problem(line, "", "more cells than the header has columns"))
                 continue
-            _check_row(
-                row,
-                line,
-                checked,
-                member_model,
-                badge_model,
-                plans,
-                emails,
-                issued,
-                seen_emails,
-                seen_uids,
-                readers,
-            )
+            rows.check(row, line, checked)
     except csv.Error as exc:
         raise CsvError(str(exc), reader.line_num) from None
     return checked
 
 
-def _check_row(
-    row: Mapping[str, str | None],
-    line: int,
-    checked: Checked,
-    member_model: type[BaseModel],
-    badge_model: type[BaseModel],
-    plans: set[str],
-    emails: set[str],
-    issued: set[str],
-    seen_emails: dict[str, int],
-    seen_uids: dict[str, int],
-    readers: Mapping[str, str | None],
-) -> None:
-    errors: list[Problem] = []
-    body = {
-        key: value.strip()
-        for key, value in row.items()
-        if key not in ("badges", "id") and value and value.strip()
-    }
-    try:
-        member = member_model.model_validate(body).model_dump()
-    except ValidationError as exc:
-        member = {}
-        for error in exc.errors(include_url=False):
-            where = ".".join(str(part) for part in error["loc"]) or "row"
-            errors.append(Problem(line, where, str(error["msg"])))
-    plan = body.get("plan")
-    if plan and plan not in plans:
-        errors.append(Problem(line, "plan", f"no plan {plan!r}"))
-    email = (body.get("email") or "").lower()
-    if email in emails:
-        errors.append(Problem(line, "email", f"{body['email']!r} is already a member's"))
-    elif email and email in seen_emails:
-        errors.append(
-            Problem(line, "email", f"{body['email']!r} is on line {seen_emails[email]} too")
-        )
-    elif email:
-        seen_emails[email] = line
-    uids: list[str] = []
-    for raw in (row.get("badges") or "").replace(";", " ").split():
+class _Rows:
+    """Checks rows against the database, read once, and against the rows before them."""
+
+    def __init__(
+        self, session: Session, member_model: type[BaseModel], badge_model: type[BaseModel]
+    ) -> None:
+        self._member_model = member_model
+        self._badge_model = badge_model
+        self._plans = set(session.scalars(select(Plan.id)))
+        self._emails = {e.lower() for e in session.scalars(select(Member.email)) if e}
+        self._issued = set(session.scalars(select(Badge.uid)))
+        self._readers = {
+            door: kind for door, kind in session.execute(select(Door.id, Door.reader_kind))
+        }
+        self._seen_emails: dict[str, int] = {}
+        self._seen_uids: dict[str, int] = {}
+
+    def check(self, row: Mapping[str, str | None], line: int, checked: Checked) -> None:
+        """Check one row; add its member, or its problems, to ``checked``."""
+        errors: list[Problem] = []
+        body = {
+            key: value.strip()
+            for key, value in row.items()
+            if key not in ("badges", "id") and value and value.strip()
+        }
+        member = self._member(body, line, errors)
+        self._email(body, line, errors)
+        uids = self._badges(row.get("badges") or "", line, errors, checked)
+        checked.errors += errors
+        if not errors:
+            checked.members.append((member, uids))
+
+    def _member(self, body: dict[str, str], line: int, errors: list[Problem]) -> dict[str, Any]:
+        member: dict[str, Any] = {}
         try:
-            uid = str(badge_model.model_validate({"uid": raw, "member_id": 1}).model_dump()["uid"])
-        except ValidationError:
-            errors.append(Problem(line, "badges", f"{raw!r} is not a UID: 4-64 hex digits"))
-            continue
-        if uid in issued:
-            errors.append(Problem(line, "badges", f"badge {uid} is already issued"))
-        elif uid in seen_uids:
-            errors.append(Problem(line, "badges", f"badge {uid} is on line {seen_uids[uid]} too"))
+            member = self._member_model.model_validate(body).model_dump()
+        except ValidationError as exc:
+            for error in exc.errors(include_url=False):
+                where = ".".join(str(part) for part in error["loc"]) or "row"
+                errors.append(Problem(line, where, str(error["msg"])))
+        plan = body.get("plan")
+        if plan and plan not in self._plans:
+            errors.append(Problem(line, "plan", f"no plan {plan!r}"))
+        return member
+
+    def _email(self, body: dict[str, str], line: int, errors: list[Problem]) -> None:
+        email = (body.get("email") or "").lower()
+        if not email:
+            return
+        if email in self._emails:
+            errors.append(Problem(line, "email", f"{body['email']!r} is already a member's"))
+        elif email in self._seen_emails:
+            first = self._seen_emails[email]
+            errors.append(Problem(line, "email", f"{body['email']!r} is on line {first} too"))
         else:
-            seen_uids[uid] = line
-            uids.append(uid)
-            checked.warnings += [Problem(line, "badges", w) for w in warnings_for(uid, readers)]
-    checked.errors += errors
-    if not errors:
-        checked.members.append((member, uids))
+            self._seen_emails[email] = line
+
+    def _badges(self, cell: str, line: int, errors: list[Problem], checked: Checked) -> list[str]:
+        uids: list[str] = []
+        for raw in cell.replace(";", " ").split():
+            try:
+                body = self._badge_model.model_validate({"uid": raw, "member_id": 1})
+            except ValidationError:
+                errors.append(Problem(line, "badges", f"{raw!r} is not a UID: 4-64 hex digits"))
+                continue
+            uid = str(body.model_dump()["uid"])
+            if uid in self._issued:
+                errors.append(Problem(line, "badges", f"badge {uid} is already issued"))
+            elif uid in self._seen_uids:
+                first = self._seen_uids[uid]
+                errors.append(Problem(line, "badges", f"badge {uid} is on line {first} too"))
+            else:
+                self._seen_uids[uid] = line
+                uids.append(uid)
+                warnings = warnings_for(uid, self._readers)
+                checked.warnings += [Problem(line, "badges", w) for w in warnings]
+        return uids
 
 
 def write(session: Session, checked: Checked) -> tuple[int, int]:
