@@ -41,8 +41,11 @@ function show(profile) {
   $("opt_in").checked = profile.opt_in;
   for (const field of FIELDS) $(field).value = profile[field] || "";
   $("skills").value = (profile.skills || []).join(", ");
-  $("consent").textContent = profile.consent_at
-    ? `You are on the board since ${new Date(profile.consent_at).toLocaleString()}.`
+  const since = profile.consent_at
+    ? ` since ${new Date(profile.consent_at).toLocaleString()}`
+    : "";
+  $("consent").textContent = profile.opt_in
+    ? `You are on the board${since}.`
     : "You are not on the board.";
 }
 
