@@ -16,6 +16,7 @@ from edge_agent.hardware import PinFactory, mock_factory
 from edge_agent.link import Link
 from edge_agent.outbox import Outbox
 from edge_agent.readers import SimulatedReader
+from edge_agent.remote_config import RemoteConfig, RestartError
 from edge_agent.tap_socket import SOCKET_NAME, TapSocket
 from varco import protocol
 from varco.protocol import Channel, Command, CommandAction, DeskEvent
@@ -58,6 +59,9 @@ class Agent:
     """One device's doors and desks. ``await agent.run()`` until cancelled."""
 
     def __init__(self, config: EdgeConfig, *, pin_factory: PinFactory = None) -> None:
+        # The gateway's overrides of the file (the config channel), the last good ones kept.
+        self.remote = RemoteConfig(config, config.state_dir / "remote-config.json")
+        config = self.remote.start()
         self.config = config
         self.pin_factory = pin_factory if pin_factory is not None else pin_factory_for(config)
         key = config.allowlist_key
@@ -69,6 +73,9 @@ class Agent:
         self.link = Link(config, self.outbox, self.cache, started_at=protocol.utcnow())
         self.link.on_command = self._on_command
         self.link.on_allowlist = self._on_allowlist
+        # Hook points the link is to call (issue 14): a message on the config channel, and
+        # the config version and refusal for the status (link.status()).
+        self.link.on_config = self.remote.receive  # type: ignore[attr-defined]
         self.doors: dict[str, Door] = {}
         self.desks: dict[str, Desk] = {}
         self.tap_socket: TapSocket | None = None  # with a simulated reader: varco edge tap
@@ -81,6 +88,7 @@ class Agent:
                 door = Door(door_config, self.link, self.outbox, self.cache, self.pin_factory)
                 hardware.callback(door.close)
                 self.doors[door_config.id] = door
+            self.remote.attach(self.doors)
             for desk_config in self.config.desks:
                 desk = Desk(desk_config, self.link, self.pin_factory)
                 hardware.callback(desk.close)
@@ -93,6 +101,7 @@ class Agent:
                 async with asyncio.TaskGroup() as tasks:
                     tasks.create_task(self.link.run(), name="link")
                     tasks.create_task(self._heartbeat(), name="heartbeat")
+                    tasks.create_task(self._restart_when_due(), name="remote-config")
                     for door in self.doors.values():
                         tasks.create_task(door.serve(), name=f"door-{door.config.id}")
                         tasks.create_task(door.keep_office_hours(), name=f"hours-{door.config.id}")
@@ -119,6 +128,13 @@ class Agent:
     def _on_allowlist(self) -> None:
         for door in self.doors.values():
             door.apply_lockdown()
+
+    async def _restart_when_due(self) -> None:
+        await self.remote.restart.wait()
+        raise RestartError(
+            f"stopping to start again with config {self.remote.applied_version}: a door's "
+            "held-open time or reader hold-off changed"
+        )
 
     async def _heartbeat(self) -> None:
         while True:

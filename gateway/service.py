@@ -19,6 +19,7 @@ from gateway.ingest import Ingest, IngestOptions
 from gateway.live import LiveHub
 from gateway.occupancy import Occupancy
 from gateway.recorder import InfluxTarget, Recorder, RecorderOptions
+from gateway.remote_config import DeviceConfigs
 from gateway.settings import Settings
 from gateway.store import Store, changes
 from gateway.store.changes import EVERYTHING
@@ -88,6 +89,9 @@ class Gateway:
             )
             self.ingest.on_connect.append(self.allowlists.reconnected)
             self.ingest.observers.append(self._on_device_message)
+        self.configs = DeviceConfigs(self.store, self._publish_retained)
+        if self.ingest is not None:
+            self.ingest.on_connect.append(self.configs.reconnected)
         self.live = LiveHub(self.store, self.occupancy, self.policy)
         if self.ingest is not None:
             self.ingest.observers.append(self.live.on_message)
@@ -159,9 +163,10 @@ class Gateway:
     def _on_device_message(self, topic: Topic, payload: Payload) -> None:
         # A door reports the allow-list version it holds: one that missed an update gets the
         # list whole.
-        if self.allowlists is None or not isinstance(payload, Status):
+        if not isinstance(payload, Status) or payload.state is not DeviceState.ONLINE:
             return
-        if payload.state is DeviceState.ONLINE:
+        self.configs.reported(topic.device, payload)
+        if self.allowlists is not None:
             self.allowlists.reported(topic.device, payload.allowlist_version)
 
     async def send_command(
@@ -214,6 +219,28 @@ class Gateway:
         except TimeoutError:
             future.cancel()
             raise GatewayError("the broker did not acknowledge the command in time") from None
+
+    def run_from_thread(self, work: Coroutine[Any, Any, None], what: str) -> None:
+        """Run ``work`` on the gateway's loop from an API worker thread; wait for it.
+
+        Raise ``GatewayError`` if the gateway is not running or the broker is unreachable.
+        """
+        if self._loop is None:
+            work.close()
+            raise GatewayError("the gateway is not running")
+        future = asyncio.run_coroutine_threadsafe(work, self._loop)
+        try:
+            future.result(timeout=COMMAND_LIFETIME.total_seconds())
+        except TimeoutError:
+            future.cancel()
+            raise GatewayError(f"the broker did not acknowledge {what} in time") from None
+        except transport.BrokerUnavailableError as exc:
+            raise GatewayError(f"the broker is unreachable: {exc}") from None
+
+    async def _publish_retained(self, topic: str, data: bytes) -> None:
+        if self.ingest is None:
+            raise transport.BrokerUnavailableError("this gateway does not connect to the broker")
+        await self.ingest.publish(topic, data, retain=True)
 
     async def _publish_allowlist(self, topic: str, data: bytes, whole: bool) -> None:
         # A whole list is retained, for doors that connect later; updates are not.

@@ -130,6 +130,15 @@ class Settings(BaseSettings):
         ),
     )
 
+    public_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^\s/]+(/[^\s]*)?$",
+        description=(
+            "The gateway's address as members' browsers reach it (https://varco.example.org), "
+            "for the profile links it makes; unset, a link is its path only"
+        ),
+    )
+
     influx_url: str | None = Field(
         default=None,
         description="InfluxDB's URL (v2 write API); unset, nothing is recorded to InfluxDB",

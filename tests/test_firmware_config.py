@@ -401,7 +401,7 @@ def test_the_design_lists_the_channels_the_commands_and_the_edge_modules() -> No
     command = rows["command"][-1]
     assert all(action.value in command for action in CommandAction)
     assert "lockdown travels in the allow-list" in command
-    assert "reserved" in rows["config"][-1]
+    assert "overrides" in rows["config"][-1]
     edge_row = rows["edge_agent/"][1]
     named = set(re.findall(r"`(\w+)`", edge_row))
     modules = {path.stem for path in (FIRMWARE.parent / "edge_agent").glob("*.py")}

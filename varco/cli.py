@@ -142,6 +142,27 @@ def build_parser() -> argparse.ArgumentParser:
         "--config", type=Path, default=argparse.SUPPRESS, help="path to the edge YAML file"
     )
 
+    broker = commands.add_parser(
+        "broker",
+        help="set up the MQTT broker (mosquitto) for Varco",
+        description="Set up mosquitto with dynamic security for Varco.",
+    )
+    broker_commands = broker.add_subparsers(dest="broker_command", required=True, metavar="STEP")
+    _broker_init_arguments(
+        broker_commands.add_parser(
+            "init",
+            help="write this host's mosquitto configuration and the gateway's broker account",
+            description=(
+                "Write a mosquitto configuration for this host (the dynamic-security plugin "
+                "found, files owned by the user mosquitto runs as, a TLS listener when "
+                "certificates are given), the plugin's file with the broker admin's and the "
+                "gateway's accounts, and the gateway's settings; then say what to do next. On "
+                "Debian, with no --config, it writes a snippet into the folder the main "
+                "configuration includes (/etc/mosquitto/conf.d/varco.conf)."
+            ),
+        )
+    )
+
     demo = commands.add_parser(
         "demo",
         help="run everything in one process: broker, gateway, simulated doors and desks",
@@ -168,6 +189,52 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _broker_init_arguments(init: argparse.ArgumentParser) -> None:
+    init.add_argument(
+        "--config",
+        type=Path,
+        help="write a whole configuration here (default: a snippet in the main "
+        "configuration's include_dir)",
+    )
+    init.add_argument(
+        "--main-config",
+        type=Path,
+        default=Path("/etc/mosquitto/mosquitto.conf"),
+        help="the main configuration that includes snippets (default: %(default)s)",
+    )
+    init.add_argument(
+        "--data-dir",
+        type=Path,
+        help="persistence and the plugin's file (default: the main configuration's "
+        "persistence_location, else the --config folder)",
+    )
+    init.add_argument(
+        "--secrets-dir",
+        type=Path,
+        help="where the gateway's and the admin's env files go (default: beside the configuration)",
+    )
+    init.add_argument("--port", type=_port, default=1883, help="plain listener (default: 1883)")
+    init.add_argument(
+        "--bind",
+        help="the plain listener's address (default: 0.0.0.0; 127.0.0.1 with TLS)",
+    )
+    init.add_argument("--tls-cert", type=Path, help="the broker's certificate (PEM)")
+    init.add_argument("--tls-key", type=Path, help="its private key (PEM)")
+    init.add_argument("--tls-port", type=_port, default=8883, help="TLS listener (default: 8883)")
+    init.add_argument("--user", help="the user mosquitto runs as (default: mosquitto)")
+    init.add_argument("--plugin", type=Path, help="the dynamic-security plugin (default: found)")
+    init.add_argument(
+        "--device-host",
+        help="the broker's name as the Pis reach it (default: this host's name)",
+    )
+    init.add_argument("--log-file", type=Path, help="mosquitto's log file (default: stderr)")
+    init.add_argument(
+        "--force",
+        action="store_true",
+        help="write the plugin's file anew even if it exists (drops every device account)",
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     level = logging.WARNING if args.command == "demo" and args.log_level == "INFO" else None
@@ -181,6 +248,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _gateway(args)
     if args.command == "edge":
         return _edge(args)
+    if args.command == "broker":
+        return _broker(args)
     return _demo(args)
 
 
@@ -224,6 +293,35 @@ def _gateway(args: argparse.Namespace) -> int:
     except SettingsError as exc:
         print(f"varco gateway: invalid settings:\n{exc}", file=sys.stderr)
         return EXIT_USAGE
+
+
+def _broker(args: argparse.Namespace) -> int:
+    from varco.broker import BrokerSetup, BrokerSetupError, init_broker  # noqa: PLC0415
+
+    given = {
+        "config": args.config,
+        "main_config": args.main_config,
+        "data_dir": args.data_dir,
+        "secrets_dir": args.secrets_dir,
+        "port": args.port,
+        "bind": args.bind,
+        "tls_port": args.tls_port,
+        "tls_cert": args.tls_cert,
+        "tls_key": args.tls_key,
+        "user": args.user,
+        "plugin": args.plugin,
+        "device_host": args.device_host,
+        "log_file": args.log_file,
+        "force": args.force,
+    }
+    setup = BrokerSetup(**{key: value for key, value in given.items() if value is not None})
+    try:
+        result = init_broker(setup)
+    except (BrokerSetupError, OSError) as exc:
+        print(f"varco broker init: {exc}", file=sys.stderr)
+        return 1
+    print(result.next_steps)
+    return 0
 
 
 def _edge(args: argparse.Namespace) -> int:

@@ -71,6 +71,14 @@ init_gateway() {
         if [ "$tries" -ge 30 ]; then
             printf 'init-dynsec: cannot administer the broker at %s:%s: %s\n' \
                 "$VARCO_MQTT_HOST" "$VARCO_MQTT_PORT" "$answer" >&2
+            case $answer in
+                *"Not authorized"*)
+                    printf '%s\n' "init-dynsec: either DYNSEC_ADMIN_PASSWORD is not the admin's," \
+                        "or the broker could not read $DYNSEC_FILE (its log then says" \
+                        "'File is not readable'): the file must belong to the user mosquitto" \
+                        "runs as (DYNSEC_FILE_OWNER), in a folder that user can enter." >&2
+                    ;;
+            esac
             return 1
         fi
         sleep 1

@@ -14,11 +14,15 @@ from gateway.api import (
     closures,
     desks,
     devices,
+    docs,
     doors,
     health,
     live,
     lockdowns,
+    me,
     members,
+    members_csv,
+    overrides,
     passes,
     plans,
     reports,
@@ -55,18 +59,27 @@ def create_app(gateway: Gateway) -> FastAPI:
             yield
 
     app = FastAPI(
-        title="Varco gateway", version=__version__, description=DESCRIPTION, lifespan=lifespan
+        title="Varco gateway",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        # Served by gateway.api.docs, with their assets: FastAPI's own load them from a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     for module in (
         health,
         sites,
         zones,
         plans,
+        members_csv,  # before members: /members/export is no member id
         members,
+        me,
         badges,
         passes,
         closures,
         devices,
+        overrides,
         desks,
         doors,
         lockdowns,
@@ -79,6 +92,7 @@ def create_app(gateway: Gateway) -> FastAPI:
     ):
         app.include_router(module.router)
     app.mount("/live/static", live.static, name="live-static")
+    docs.install(app)
     # The last added runs first: no token, no reading; then no more than the limit.
     app.add_middleware(BodyLimit, max_bytes=gateway.settings.api_max_body_bytes)
     app.add_middleware(TokenFirst, gateway=lambda: gateway)

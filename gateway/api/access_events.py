@@ -32,6 +32,12 @@ class AccessEventOut(BaseModel):
     member_id: int | None
     granted: bool
     reason: str
+    decided_offline: bool = Field(
+        description="true when the door decided from its cached allow-list, without the gateway"
+    )
+    allowlist_version: int | None = Field(
+        description="The allow-list version the door decided with, when it decided offline"
+    )
     tapped_at: datetime
     decided_at: datetime
 

@@ -12,7 +12,8 @@ from sqlalchemy import select
 from gateway.api.deps import AdminDep, GatewayDep, ReaderDep, SessionDep
 from gateway.api.fields import MAX_ROW_ID, Flag, RowId, found, invalid, masked_uid, path_id
 from gateway.api.pages import Page, PageDep, paginate
-from gateway.store.models import Badge, Member, Role
+from gateway.badge_ids import warnings_for
+from gateway.store.models import Badge, Door, Member, Role
 
 router = APIRouter(prefix="/badges", tags=["badges"])
 
@@ -49,12 +50,26 @@ class BadgeOut(BaseModel):
     created_at: datetime
 
 
+class BadgeCreated(BadgeOut):
+    warnings: list[str] = Field(
+        description="Doors whose reader will never send this UID (a decimal card number "
+        "registered as hex, a length the reader never reads): the badge is made all the same"
+    )
+
+
+def door_readers(session: SessionDep) -> dict[str, str | None]:
+    """Each door and the kind of its reader (None: not said)."""
+    return {door: kind for door, kind in session.execute(select(Door.id, Door.reader_kind))}
+
+
 def _get(session: SessionDep, badge_id: int) -> Badge:
     return found(session.get(Badge, badge_id), f"badge {badge_id}")
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=BadgeOut)
-def create_badge(body: BadgeIn, session: SessionDep, gateway: GatewayDep, _: AdminDep) -> Badge:
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=BadgeCreated)
+def create_badge(
+    body: BadgeIn, session: SessionDep, gateway: GatewayDep, _: AdminDep
+) -> BadgeCreated:
     """Give a member a badge."""
     if session.get(Member, body.member_id) is None:
         raise invalid("member_id", f"no member {body.member_id}")
@@ -64,7 +79,9 @@ def create_badge(body: BadgeIn, session: SessionDep, gateway: GatewayDep, _: Adm
     session.add(badge)
     session.commit()
     gateway.policy_changed()
-    return badge
+    shown = BadgeOut.model_validate(badge).model_dump()
+    warnings = warnings_for(badge.uid, door_readers(session))
+    return BadgeCreated.model_validate({**shown, "warnings": warnings})
 
 
 @router.get("", response_model=Page[BadgeOut])
@@ -102,3 +119,17 @@ def update_badge(
     session.commit()
     gateway.policy_changed()
     return badge
+
+
+@router.delete("/{badge_id}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_badge(
+    badge_id: Annotated[int, path_id("badge")],
+    session: SessionDep,
+    gateway: GatewayDep,
+    _: AdminDep,
+) -> None:
+    """Delete a badge: it opens no door from now on, online or (once its allow-list
+    update arrives) offline. The access log keeps its taps."""
+    session.delete(_get(session, badge_id))
+    session.commit()
+    gateway.policy_changed()

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from gateway.api.deps import AdminDep, GatewayDep, ReaderDep, SessionDep
-from gateway.api.fields import Name, invalid
+from gateway.api.fields import IdPath, Name, found, invalid
 from gateway.api.pages import Page, PageDep, paginate
 from gateway.store.models import Desk, Device, Zone
 from varco.protocol import ID_PATTERN
@@ -65,3 +65,11 @@ def list_desks(session: SessionDep, page: PageDep, _: ReaderDep) -> Page[DeskOut
     return paginate(
         session, select(Desk).order_by(Desk.zone_id, Desk.id), page, DeskOut.model_validate
     )
+
+
+@router.delete("/{desk_id}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_desk(desk_id: IdPath, session: SessionDep, gateway: GatewayDep, _: AdminDep) -> None:
+    """Delete a desk or room: it leaves the live page and reports; its past events stay."""
+    session.delete(found(session.get(Desk, desk_id), f"desk {desk_id!r}"))
+    session.commit()
+    gateway.policy_changed()

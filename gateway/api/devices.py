@@ -27,6 +27,7 @@ from gateway.provisioning import (
     new_credentials,
 )
 from gateway.settings import Settings
+from gateway.store import dependents
 from gateway.store.models import Desk, Device, DeviceKind, Door, new_allowlist_key
 from varco.protocol import ID_PATTERN
 
@@ -223,6 +224,30 @@ def revoke_device(
     session.commit()
     gateway.policy_changed()
     return DeviceOut.model_validate(device)
+
+
+@router.delete("/{device_id}", status_code=status.HTTP_204_NO_CONTENT, responses=BROKER_ERRORS)
+def delete_device(
+    device_id: DeviceId, session: SessionDep, gateway: GatewayDep, _: AdminDep
+) -> None:
+    """Delete a device and its broker account; refused (409, naming them) while it drives
+    doors or reports desks."""
+    revoked = _get(session, device_id).revoked_at is not None
+    reason = dependents.device_in_use(session, device_id)
+    if reason is not None:
+        raise HTTPException(status.HTTP_409_CONFLICT, reason)
+    session.rollback()  # no transaction stays open while the broker answers
+    provisioner = Provisioner.from_settings(gateway.settings)
+    if provisioner is not None:
+        # Cut it off first, and be told if that fails (nothing is deleted then); removing
+        # the disabled account after is tidying, logged if the broker refuses.
+        if not revoked:
+            _at_broker(provisioner.revoke, device_id)
+        _at_broker(provisioner.deprovision, device_id)
+    device = _get(session, device_id)
+    session.delete(device)
+    session.commit()
+    gateway.policy_changed()
 
 
 def _broker(settings: Settings, username: str | None, credentials: Credentials | None) -> Broker:

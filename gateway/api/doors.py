@@ -21,8 +21,9 @@ from gateway.api.fields import (
     window_out,
 )
 from gateway.api.pages import Page, PageDep, paginate
+from gateway.badge_ids import ReaderKind
 from gateway.errors import GatewayError
-from gateway.store import audit
+from gateway.store import audit, dependents
 from gateway.store.models import AuditAction, Device, DeviceKind, Door, DoorOpenWindow, Zone
 from varco.protocol import ID_PATTERN, CommandAction
 from varco.protocol.schedule import minutes
@@ -41,11 +42,19 @@ class DoorIn(BaseModel):
         Literal["in", "out"],
         Field(description="'out' for an exit reader: leaving the zone (anti-passback)"),
     ] = "in"
+    reader_kind: Annotated[ReaderKind | None, Field(description=READER_KIND)] = None
+
+
+READER_KIND = (
+    "The kind of reader at the door, as in its device's configuration: badges whose UID it "
+    "never sends are warned about when they are registered"
+)
 
 
 class DoorPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: Name | None = None
+    reader_kind: Annotated[ReaderKind | None, Field(description=READER_KIND)] = None
     unlock_seconds: Seconds | None = None
     direction: Literal["in", "out"] | None = None
     open_windows: (
@@ -104,6 +113,7 @@ class DoorOut(BaseModel):
     locked_down: bool
     open_windows: list[OpenWindowOut]
     open_after_first_entry: bool
+    reader_kind: str | None
     state: str | None
 
     @classmethod
@@ -118,6 +128,7 @@ class DoorOut(BaseModel):
             locked_down=d.locked_down,
             open_windows=[OpenWindowOut(**window_out(w)) for w in d.open_windows],
             open_after_first_entry=d.open_after_first_entry,
+            reader_kind=d.reader_kind,
             state=d.state,
         )
 
@@ -147,6 +158,7 @@ def create_door(body: DoorIn, session: SessionDep, gateway: GatewayDep, _: Admin
         unlock_seconds=body.unlock_seconds,
         direction=body.direction,
         locked_down=False,
+        reader_kind=body.reader_kind,
     )
     session.add(door)
     session.commit()
@@ -176,6 +188,8 @@ def update_door(
         door.unlock_seconds = body.unlock_seconds
     if body.direction is not None:
         door.direction = body.direction
+    if body.reader_kind is not None:
+        door.reader_kind = body.reader_kind
     if body.open_windows is not None:
         door.open_windows = [
             DoorOpenWindow(
@@ -190,6 +204,19 @@ def update_door(
     session.commit()
     gateway.policy_changed()
     return DoorOut.of(door)
+
+
+@router.delete("/{door_id}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_door(door_id: IdPath, session: SessionDep, gateway: GatewayDep, _: AdminDep) -> None:
+    """Delete a door; refused (409, with the reason) while guest passes still to be used
+    name it. Its controller stops deciding for it; the logs keep its past events."""
+    door = _get(session, door_id)
+    reason = dependents.door_in_use(session, door_id)
+    if reason is not None:
+        raise HTTPException(status.HTTP_409_CONFLICT, reason)
+    session.delete(door)
+    session.commit()
+    gateway.policy_changed()
 
 
 @router.post("/{door_id}/unlock", response_model=Unlocked, status_code=status.HTTP_202_ACCEPTED)

@@ -16,7 +16,11 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.service import Gateway
+from gateway.store import profile_links
 from gateway.store.tokens import identity_of
+
+# A member's own pages: their token is a profile link's, not an API token.
+MEMBER_PATHS = "/me/"
 
 MISSING_TOKEN = "missing bearer token: send 'Authorization: Bearer <token>'"  # noqa: S105
 INVALID_TOKEN = "invalid, expired or revoked token"  # noqa: S105 - a message, not a secret
@@ -56,13 +60,13 @@ class TokenFirst:
         if scope["type"] == "http":
             headers = Headers(scope=scope)
             if _has_body(headers):
-                refusal = await self._refusal(headers.get("authorization"))
+                refusal = await self._refusal(headers.get("authorization"), scope["path"])
                 if refusal is not None:
                     await _unauthorized(refusal)(scope, receive, send)
                     return
         await self.app(scope, receive, send)
 
-    async def _refusal(self, authorization: str | None) -> str | None:
+    async def _refusal(self, authorization: str | None, path: str) -> str | None:
         scheme, _, token = (authorization or "").partition(" ")
         if scheme.lower() != "bearer" or not token:
             return MISSING_TOKEN
@@ -70,6 +74,8 @@ class TokenFirst:
 
         def check() -> bool:
             with store.new_session() as session:
+                if path.startswith(MEMBER_PATHS):
+                    return profile_links.member_of(session, token.strip()) is not None
                 return identity_of(session, token.strip()) is not None
 
         return None if await anyio.to_thread.run_sync(check) else INVALID_TOKEN

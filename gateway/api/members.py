@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, model_validator
 from sqlalchemy import select
 
-from gateway.api.deps import AdminDep, GatewayDep, ReaderDep, SessionDep
+from gateway.api.deps import AdminDep, GatewayDep, IdentityDep, ReaderDep, SessionDep
 from gateway.api.fields import Flag, IdFilter, Instant, Name, found, invalid, path_id
 from gateway.api.pages import Page, PageDep, paginate
-from gateway.store.models import Member, MemberStatus, Plan
+from gateway.store.erasure import erase_member
+from gateway.store.models import Badge, Member, MemberStatus, Plan
 from varco.protocol import ID_PATTERN
 
 router = APIRouter(prefix="/members", tags=["members"])
@@ -161,6 +162,63 @@ def update_member(
     return MemberOut.of(member)
 
 
+@router.delete("/{member_id}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_member(
+    member_id: Annotated[int, path_id("member")],
+    session: SessionDep,
+    gateway: GatewayDep,
+    _: AdminDep,
+) -> None:
+    """Delete a member and their badges; the access log keeps their taps as they were.
+
+    Guest passes they host stay valid, with no host. To forget who they were as well, erase
+    them instead (``POST /members/{id}/erase``).
+    """
+    member = _get(session, member_id)
+    # One by one, so that each badge is audited and leaves the doors' allow-lists.
+    for badge in session.scalars(select(Badge).where(Badge.member_id == member_id)):
+        session.delete(badge)
+    session.delete(member)
+    session.commit()
+    gateway.policy_changed()
+
+
+class ErasedOut(BaseModel):
+    member_id: int
+    pseudonym: int = Field(
+        description="The member_id their taps now carry in the access log: the same for all "
+        "of them, so reports count them as before, and linked to no one"
+    )
+    badges: int = Field(description="Badges deleted")
+    access_events: int = Field(description="Taps kept under the pseudonym, their UID removed")
+    audit_entries: int = Field(description="Audit entries that keep what changed, not values")
+
+
+@router.post("/{member_id}/erase", response_model=ErasedOut)
+def erase(
+    member_id: Annotated[int, path_id("member")],
+    session: SessionDep,
+    gateway: GatewayDep,
+    _: AdminDep,
+) -> ErasedOut:
+    """Erase a member (the right to erasure): their identity leaves the access and audit logs.
+
+    The member, their badges and profile are deleted; their taps stay under a pseudonym with
+    the badge UID removed, so usage reports keep their totals; the audit log keeps which
+    fields changed and when, not the values. It cannot be undone.
+    """
+    erased = erase_member(session, _get(session, member_id))
+    session.commit()
+    gateway.policy_changed()
+    return ErasedOut(
+        member_id=erased.member_id,
+        pseudonym=erased.pseudonym,
+        badges=erased.badges,
+        access_events=erased.access_events,
+        audit_entries=erased.audit_entries,
+    )
+
+
 class ProfileIn(BaseModel):
     """What a member chose to share on the "who's in" board; nothing shows without opt_in."""
 
@@ -193,24 +251,49 @@ class ProfileIn(BaseModel):
 
 class ProfileOut(ProfileIn):
     model_config = ConfigDict(extra="forbid")
+    consent_at: datetime | None = Field(
+        default=None, description="When the member consented to appear on the board"
+    )
+    consent_via: str | None = Field(
+        default=None,
+        description="How: 'profile link' (the member, through a link an admin sent) or "
+        "'admin <name>' (an admin recorded it)",
+    )
 
 
-def _profile(member: Member) -> ProfileOut:
+def profile_of(member: Member) -> ProfileOut:
+    """Describe ``member``'s board profile, with their consent."""
     return ProfileOut(
         opt_in=member.board_opt_in,
         display_name=member.display_name,
         profession=member.profession,
         skills=list(member.skills or []),
         ask_me_about=member.ask_me_about,
+        consent_at=member.board_consent_at,
+        consent_via=member.board_consent_via,
     )
+
+
+def apply_profile(member: Member, body: ProfileIn, via: str) -> None:
+    """Set ``member``'s profile; keep when and how they consented to the board, if they did."""
+    if body.opt_in and not member.board_opt_in:
+        member.board_consent_at = datetime.now(UTC)
+        member.board_consent_via = via
+    elif not body.opt_in:
+        member.board_consent_at = member.board_consent_via = None  # consent withdrawn
+    member.board_opt_in = body.opt_in
+    member.display_name = body.display_name
+    member.profession = body.profession
+    member.skills = list(body.skills)
+    member.ask_me_about = body.ask_me_about
 
 
 @router.get("/{member_id}/profile", response_model=ProfileOut)
 def get_profile(
     member_id: Annotated[int, path_id("member")], session: SessionDep, _: ReaderDep
 ) -> ProfileOut:
-    """Show a member's board profile."""
-    return _profile(_get(session, member_id))
+    """Show a member's board profile, and when and how they consented to the board."""
+    return profile_of(_get(session, member_id))
 
 
 @router.put("/{member_id}/profile", response_model=ProfileOut)
@@ -220,14 +303,15 @@ def set_profile(
     session: SessionDep,
     gateway: GatewayDep,
     _: AdminDep,
+    identity: IdentityDep,
 ) -> ProfileOut:
-    """Set what a member shares on the board, and whether they appear at all (opt_in)."""
+    """Set what a member shares on the board, and whether they appear at all (opt_in).
+
+    An admin who turns opt_in on records the member's consent in their own name; a member
+    can do it themselves through a profile link (``POST /members/{id}/profile-link``).
+    """
     member = _get(session, member_id)
-    member.board_opt_in = body.opt_in
-    member.display_name = body.display_name
-    member.profession = body.profession
-    member.skills = list(body.skills)
-    member.ask_me_about = body.ask_me_about
+    apply_profile(member, body, via=f"admin {identity.name}")
     session.commit()
     gateway.policy_changed()
-    return _profile(member)
+    return profile_of(member)

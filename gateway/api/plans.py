@@ -21,6 +21,7 @@ from gateway.api.fields import (
     window_out,
 )
 from gateway.api.pages import Page, PageDep, paginate
+from gateway.store import dependents
 from gateway.store.models import AccessWindow, Plan, Zone
 from varco.protocol import ID_PATTERN
 from varco.protocol.schedule import minutes
@@ -182,3 +183,15 @@ def update_plan(
     session.commit()
     gateway.policy_changed()
     return PlanOut.of(plan)
+
+
+@router.delete("/{plan_id}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_plan(plan_id: IdPath, session: SessionDep, gateway: GatewayDep, _: AdminDep) -> None:
+    """Delete a plan; refused (409, naming them) while members are on it."""
+    plan = _get(session, plan_id)
+    reason = dependents.plan_in_use(session, plan_id)
+    if reason is not None:
+        raise HTTPException(status.HTTP_409_CONFLICT, reason)
+    session.delete(plan)
+    session.commit()
+    gateway.policy_changed()

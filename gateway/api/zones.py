@@ -11,6 +11,7 @@ from sqlalchemy import select
 from gateway.api.deps import AdminDep, GatewayDep, ReaderDep, SessionDep
 from gateway.api.fields import Flag, IdPath, Name, found
 from gateway.api.pages import Page, PageDep, paginate
+from gateway.store import dependents
 from gateway.store.models import Zone
 from varco.protocol import ID_PATTERN
 
@@ -71,3 +72,15 @@ def update_zone(
     session.commit()
     gateway.policy_changed()
     return zone
+
+
+@router.delete("/{zone_id}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_zone(zone_id: IdPath, session: SessionDep, gateway: GatewayDep, _: AdminDep) -> None:
+    """Delete a zone; refused (409, naming them) while doors, desks or plans use it."""
+    zone = found(session.get(Zone, zone_id), f"zone {zone_id!r}")
+    reason = dependents.zone_in_use(session, zone_id)
+    if reason is not None:
+        raise HTTPException(status.HTTP_409_CONFLICT, reason)
+    session.delete(zone)
+    session.commit()
+    gateway.policy_changed()

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -41,6 +42,17 @@ Changes = dict[str, dict[str, Any]]
 def set_actor(session: Session, actor: Identity) -> None:
     """Log every change ``session`` flushes from now on as made by ``actor``."""
     session.info[_ACTOR] = actor
+
+
+@contextmanager
+def unlogged(session: Session) -> Iterator[None]:
+    """Flush changes within this block without logging their values (an erasure's own rows)."""
+    actor = session.info.pop(_ACTOR, None)
+    try:
+        yield
+    finally:
+        if actor is not None:
+            session.info[_ACTOR] = actor
 
 
 def actor_of(session: Session) -> Identity | None:
@@ -243,4 +255,4 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
-__all__ = ["SECRET", "actor_of", "record", "set_actor", "watch"]
+__all__ = ["SECRET", "actor_of", "record", "set_actor", "unlogged", "watch"]

@@ -188,7 +188,23 @@ class Member(Base):
     profession: Mapped[str | None] = mapped_column(String(120))
     skills: Mapped[list[str]] = mapped_column(JSON, default=list)
     ask_me_about: Mapped[str | None] = mapped_column(String(280))
+    # When the member consented to appear on the board, and how ("profile link": themselves,
+    # through the link an admin sent; "admin <name>": recorded by an admin). None: no consent.
+    board_consent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    board_consent_via: Mapped[str | None] = mapped_column(String(160))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
+
+
+class ProfileLink(Base):
+    """A link an admin sends a member to set their own profile; only its token's SHA-256 is
+    kept, and it expires soon (hours, not months)."""
+
+    __tablename__ = "profile_links"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class Badge(Base):
@@ -223,6 +239,26 @@ class Device(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
 
 
+class DeviceOverrides(Base):
+    """What the API overrides of a device's own configuration file, and what the device says.
+
+    ``overrides`` is a ``varco.protocol.DeviceConfig`` without its version and time: the log
+    level and, per door, the settings that replace the file's. ``version`` only grows.
+    """
+
+    __tablename__ = "device_overrides"
+    device_id: Mapped[str] = mapped_column(
+        ForeignKey("devices.id", ondelete="CASCADE"), primary_key=True
+    )
+    version: Mapped[int] = mapped_column(BigInteger)
+    overrides: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
+    # From the device's status: the version it runs, and why it refused a newer one.
+    applied_version: Mapped[int | None] = mapped_column(BigInteger)
+    error: Mapped[str | None] = mapped_column(String(300))
+    reported_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
 class Door(Base):
     __tablename__ = "doors"
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -240,6 +276,9 @@ class Door(Base):
         lazy="selectin", cascade="all, delete-orphan", order_by="DoorOpenWindow.id"
     )
     state: Mapped[str | None] = mapped_column(String(16))
+    # The kind of reader at the door (gateway.badge_ids.READER_KINDS), when the admin said:
+    # a badge whose UID that reader never sends is warned about when it is registered.
+    reader_kind: Mapped[str | None] = mapped_column(String(16))
 
 
 class DoorOpenWindow(Base):
@@ -354,6 +393,7 @@ class AuditAction(enum.StrEnum):
     UPDATE = "update"
     DELETE = "delete"
     COMMAND = "command"  # an act that changes no row, such as a remote unlock
+    ERASE = "erase"  # a member erased: their identity gone from every log, counts kept
 
 
 class AuditEntry(Base):

@@ -21,7 +21,7 @@ from gateway.service import Gateway
 from gateway.settings import Settings
 from gateway.store import Store
 from gateway.store.models import ApiToken, GuestPass, Member, Role
-from gateway.store.records import insert_new, set_aside
+from gateway.store.records import insert_new, record_offline_taps, set_aside
 from gateway.store.tokens import hash_token, issue_token
 from gateway.store.writer import Record
 from tests.factories import (
@@ -78,6 +78,8 @@ READS = [
     "/plans/{plan_id}",
     "/devices/{device_id}",
     "/reports/usage",
+    "/members/export",
+    "/devices/{device_id}/overrides",
 ]
 # The live page's API answers anyone in the space: it shows nothing private.
 PUBLIC = ["/healthz", "/live/state", "/live/board", "/live/events"]
@@ -112,7 +114,21 @@ WRITES: dict[tuple[str, str], dict[str, Any] | None] = {
     ("PUT", "/members/{member_id}/profile"): {"opt_in": True, "skills": ["VAT"]},
     ("POST", "/tokens"): {"name": "script", "role": "viewer"},
     ("DELETE", "/tokens/{token_id}"): None,
+    ("DELETE", "/members/{member_id}"): None,
+    ("POST", "/members/{member_id}/erase"): None,
+    ("DELETE", "/badges/{badge_id}"): None,
+    ("DELETE", "/doors/{door_id}"): None,
+    ("DELETE", "/zones/{zone_id}"): None,
+    ("DELETE", "/plans/{plan_id}"): None,
+    ("DELETE", "/desks/{desk_id}"): None,
+    ("DELETE", "/devices/{device_id}"): None,
+    ("POST", "/members/import"): None,
+    ("POST", "/members/{member_id}/profile-link"): {},
+    ("PUT", "/devices/{device_id}/overrides"): {"log_level": "DEBUG"},
+    ("DELETE", "/devices/{device_id}/overrides"): None,
 }
+# A member's own page's API: a profile link's token, not an API token (test_profile_links.py).
+MEMBER_LINK = {("GET", "/me/profile"), ("PUT", "/me/profile")}
 
 
 def bearer(token: str) -> Headers:
@@ -196,6 +212,7 @@ def concrete(path: str, space: Space, badge_id: int) -> str:
         closure_id=1,
         pass_id=1,
         token_id=2,
+        desk_id="desk-1",
     )
 
 
@@ -286,7 +303,7 @@ def test_every_endpoint_but_healthz_is_covered_here(client: TestClient) -> None:
     }
 
     reads = {("GET", path) for path in [*READS, *OPERATOR_READS, *ADMIN_READS]}
-    assert served == {("GET", path) for path in PUBLIC} | reads | set(WRITES)
+    assert served == {("GET", path) for path in PUBLIC} | reads | set(WRITES) | MEMBER_LINK
 
 
 @pytest.mark.parametrize(
@@ -423,6 +440,7 @@ def test_an_admin_sets_up_a_meeting_room_for_a_new_member(
         "locked_down": False,
         "open_windows": [],
         "open_after_first_entry": False,
+        "reader_kind": None,
         "state": None,
     }
     assert {key: member[key] for key in ("name", "email", "plan", "status")} == {
@@ -454,7 +472,9 @@ def test_an_admin_sets_up_a_meeting_room_for_a_new_member(
     assert members["total"] == 4
     assert members["items"][-1] == member
     assert listed("/members", plan="meetings")["items"] == [member]
-    assert listed("/badges", member_id=member["id"])["items"] == [badge]
+    assert listed("/badges", member_id=member["id"])["items"] == [
+        {key: value for key, value in badge.items() if key != "warnings"}
+    ]
     assert answer(client.get(f"/members/{member['id']}", headers=admin)) == member
 
     suspended = answer(
@@ -468,7 +488,7 @@ def test_an_admin_sets_up_a_meeting_room_for_a_new_member(
     ]
 
     revoked = answer(client.patch(f"/badges/{badge['id']}", json={"active": False}, headers=admin))
-    assert revoked == {**badge, "active": False}
+    assert {**revoked, "warnings": []} == {**badge, "active": False}
     assert listed("/badges", member_id=member["id"])["items"] == [revoked]
 
 
@@ -732,11 +752,17 @@ def test_the_access_log_filters_newest_first(
         access_row("e2", 5, FRONT_DOOR, s.grace, s.GRACE_BADGE, Reason.GRANTED),
         access_row("e3", 10, OFFICE_DOOR, s.grace, s.GRACE_BADGE, Reason.WRONG_ZONE),
         access_row("e4", 15, FRONT_DOOR, s.linus, s.LINUS_BADGE, Reason.MEMBER_SUSPENDED),
-        access_row("e5", 20, OFFICE_DOOR, s.ada, s.ADA_BADGE, Reason.GRANTED, offset=ROME),
         access_row("e6", 25, FRONT_DOOR, None, s.UNKNOWN_BADGE, Reason.UNKNOWN_BADGE),
     ]
+    # Ada at the office door while it could not reach the gateway: its allow-list decided.
+    offline = {
+        **access_row("e5", 20, OFFICE_DOOR, s.ada, s.ADA_BADGE, Reason.GRANTED, offset=ROME),
+        "decided_offline": True,
+        "allowlist_version": 42,
+    }
     with Store(database_url) as store, store.session() as session:
         insert_new(session, "access", rows)
+        record_offline_taps(session, [offline])
 
     queries: dict[str, dict[str, Any]] = {
         "all": {},
@@ -783,7 +809,11 @@ def test_the_access_log_filters_newest_first(
         "member_id": s.ada,
         "granted": True,
         "reason": "granted",
+        "decided_offline": True,
+        "allowlist_version": 42,
     }
+    online = pages["all"]["items"][0]
+    assert (online["decided_offline"], online["allowlist_version"]) == (False, None)
     tapped_at = aware(e5["tapped_at"])
     assert (tapped_at, tapped_at.utcoffset()) == (T0 + timedelta(minutes=20), timedelta(0))
     assert aware(e5["decided_at"]) - tapped_at == timedelta(milliseconds=15)

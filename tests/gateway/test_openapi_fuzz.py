@@ -81,6 +81,7 @@ def seeded_ids(client: TestClient, space: Space) -> dict[str, Any]:
         "/doors", {"id": "fuzz-door", "name": "Fuzz", "zone": "lobby", "device": "door-ctl-fuzz"}
     )
     device = created("/devices", {"id": "desk-node-1", "site": SITE, "kind": "desk_node"})
+    desk = created("/desks", {"id": "fuzz-desk", "name": "Fuzz desk", "zone": "lobby"})
     guest_pass = created(
         "/passes",
         {
@@ -104,6 +105,7 @@ def seeded_ids(client: TestClient, space: Space) -> dict[str, Any]:
         "scope": "doors",
         "item_id": FRONT_DOOR,
         "token_id": 2,  # the viewer's
+        "desk_id": desk["id"],
     }
 
 

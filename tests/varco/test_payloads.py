@@ -23,8 +23,10 @@ from varco.protocol import (
     CredentialKind,
     Decision,
     DeskEvent,
+    DeviceConfig,
     DeviceState,
     DoorEvent,
+    DoorOverrides,
     DoorSettings,
     DoorState,
     OfflineDecision,
@@ -123,6 +125,16 @@ GOLDEN: dict[Channel, tuple[Payload, bytes]] = {
         ),
         b'{"v":1,"command_id":"cmd-0000000001","action":"unlock","door":"front-door",'
         b'"seconds":5.0,"issued_at":"2024-05-01T09:30:15Z","expires_at":"2024-05-01T09:30:45Z"}',
+    ),
+    Channel.CONFIG: (
+        DeviceConfig(
+            version=3,
+            issued_at=STARTED_AT,
+            log_level="DEBUG",
+            doors={"front-door": DoorOverrides(unlock_seconds=7.0, fail_mode="safe")},
+        ),
+        b'{"v":1,"version":3,"issued_at":"2024-05-01T06:00:00Z","log_level":"DEBUG",'
+        b'"doors":{"front-door":{"unlock_seconds":7.0,"fail_mode":"safe"}}}',
     ),
     Channel.RECEIPT: (
         Receipt(committed=("3f1c9a0e5b7d4c2a",), refused=("9b8a7c6d5e4f3a21",)),
@@ -497,7 +509,13 @@ def test_event_id_outside_the_pattern_is_refused(channel: Channel, event_id: str
         decode(channel, _wire(channel, event_id=event_id))
 
 
-@pytest.mark.parametrize("channel", [c for c in Channel if c not in MODELS])
-def test_channel_without_a_payload_model_is_refused(channel: Channel) -> None:
-    with pytest.raises(PayloadError, match=f"no payload model for channel '{channel.value}'"):
-        decode(channel, b"{}")
+def test_every_channel_has_a_payload_model() -> None:
+    assert set(MODELS) == set(Channel)
+
+
+def test_a_status_says_which_config_the_device_runs_and_why_it_refused_one() -> None:
+    data = _wire(Channel.STATUS, config_version=7, config_error="doors.back-door: not here")
+    status = decode(Channel.STATUS, data)
+
+    assert isinstance(status, Status)
+    assert (status.config_version, status.config_error) == (7, "doors.back-door: not here")

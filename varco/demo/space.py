@@ -162,6 +162,9 @@ def seed(store: Store) -> Seeded:
                 valid_from=valid[0] if valid else None,
                 valid_until=valid[1] if valid else None,
                 board_opt_in=profile is not None,
+                # The demo's people are made up; a real member consents through their link.
+                board_consent_at=now if profile else None,
+                board_consent_via="demo seed" if profile else None,
                 display_name=profile[0] if profile else None,
                 profession=profile[1] if profile else None,
                 skills=profile[2] if profile else [],

@@ -13,6 +13,7 @@ from varco.protocol.allowlist import (
     DoorSettings,
     credential_digest,
 )
+from varco.protocol.device_config import DeviceConfig, DoorOverrides
 from varco.protocol.payloads import (
     MAX_EVENT_BYTES,
     MAX_RECEIPT_IDS,
@@ -85,8 +86,10 @@ __all__ = [
     "CredentialKind",
     "Decision",
     "DeskEvent",
+    "DeviceConfig",
     "DeviceState",
     "DoorEvent",
+    "DoorOverrides",
     "DoorSettings",
     "DoorState",
     "Interval",

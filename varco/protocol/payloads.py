@@ -246,6 +246,9 @@ class Status(_Payload, frozen=True, kw_only=True):
     allowlist_issued_at: AwareDatetime | None = None
     outbox_depth: Count = 0
     outbox_dropped: Count = 0
+    # The config (varco.protocol.device_config) the device runs, and why it refused a newer one.
+    config_version: Count | None = None
+    config_error: Annotated[str, Meta(max_length=300)] | None = None
 
     def __post_init__(self) -> None:
         _as_float(self, "uptime_seconds")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from varco.protocol.allowlist import MAX_ALLOWLIST_BYTES, Allowlist, AllowlistDelta
+from varco.protocol.device_config import MAX_CONFIG_BYTES, DeviceConfig
 from varco.protocol.payloads import (
     MAX_EVENT_BYTES,
     MAX_RECEIPT_BYTES,
@@ -22,7 +23,16 @@ from varco.protocol.payloads import (
 from varco.protocol.topics import Channel
 
 Payload = (
-    Tap | Decision | DoorEvent | DeskEvent | Status | Allowlist | AllowlistDelta | Command | Receipt
+    Tap
+    | Decision
+    | DoorEvent
+    | DeskEvent
+    | Status
+    | Allowlist
+    | AllowlistDelta
+    | Command
+    | Receipt
+    | DeviceConfig
 )
 
 # The allow-list channel carries a whole list or an update, told apart by their "kind".
@@ -34,12 +44,14 @@ MODELS: dict[Channel, Any] = {
     Channel.STATUS: Status,
     Channel.ALLOWLIST: Allowlist | AllowlistDelta,
     Channel.COMMAND: Command,
+    Channel.CONFIG: DeviceConfig,
     Channel.RECEIPT: Receipt,
 }
 
 _LIMITS: dict[Channel, int] = {
     Channel.STATUS: MAX_STATUS_BYTES,
     Channel.ALLOWLIST: MAX_ALLOWLIST_BYTES,
+    Channel.CONFIG: MAX_CONFIG_BYTES,
     Channel.RECEIPT: MAX_RECEIPT_BYTES,
 }
 
