@@ -1,7 +1,7 @@
 """A tap the door decided offline after the gateway had answered keeps the gateway's answer
 
 Revision ID: a1c3e5f7b9d2
-Revises: 758f284c612d
+Revises: 2e865c98723e
 Create Date: 2026-12-02 16:40:00.000000
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "a1c3e5f7b9d2"
-down_revision: str | Sequence[str] | None = "758f284c612d"
+down_revision: str | Sequence[str] | None = "2e865c98723e"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
