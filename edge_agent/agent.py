@@ -73,9 +73,9 @@ class Agent:
         self.link = Link(config, self.outbox, self.cache, started_at=protocol.utcnow())
         self.link.on_command = self._on_command
         self.link.on_allowlist = self._on_allowlist
-        # Hook points the link is to call (issue 14): a message on the config channel, and
-        # the config version and refusal for the status (link.status()).
-        self.link.on_config = self.remote.receive  # type: ignore[attr-defined]
+        # A config pushed on the config channel, and what became of it in each status.
+        self.link.on_config = self.remote.receive
+        self.link.config_state = lambda: (self.remote.applied_version, self.remote.error)
         self.doors: dict[str, Door] = {}
         self.desks: dict[str, Desk] = {}
         self.tap_socket: TapSocket | None = None  # with a simulated reader: varco edge tap

@@ -107,6 +107,10 @@ class Link:
         self.foreign = 0
         self.refused = 0  # events the gateway refused for good
         self.on_command: Callable[[Command], None] | None = None
+        # A config pushed by the gateway (the retained ``config`` channel): return whether
+        # it was applied; what was applied, or why not, is then reported in ``status``.
+        self.on_config: Callable[[bytes], bool] | None = None
+        self.config_state: Callable[[], tuple[int | None, str | None]] | None = None
         self.on_allowlist: Callable[[], None] | None = None
         # A missed allow-list update: our status names the version we hold, and the gateway,
         # seeing it behind, sends the list whole.
@@ -119,6 +123,7 @@ class Link:
         """Describe this device's health now."""
         now = self._clock()
         allowlist = self._cache.current
+        config_version, config_error = self.config_state() if self.config_state else (None, None)
         return Status(
             state=state,
             software=f"varco-edge {__version__}",
@@ -129,6 +134,8 @@ class Link:
             allowlist_issued_at=allowlist.issued_at if allowlist else None,
             outbox_depth=self._outbox.depth,
             outbox_dropped=self._outbox.dropped,
+            config_version=config_version,
+            config_error=config_error,
         )
 
     async def run(self) -> None:
@@ -161,6 +168,7 @@ class Link:
                     await client.subscribe(self.topic(Channel.DECISION), qos=1)
                     await client.subscribe(self.topic(Channel.ALLOWLIST), qos=1)
                     await client.subscribe(self.topic(Channel.COMMAND), qos=1)
+                    await client.subscribe(self.topic(Channel.CONFIG), qos=1)
                     self._receipts = _granted(
                         await client.subscribe(self.topic(Channel.RECEIPT), qos=1)
                     )
@@ -420,6 +428,11 @@ class Link:
             self._heard_from_gateway()
             if self._cache.update(bytes(raw)) and self.on_allowlist is not None:
                 self.on_allowlist()
+            return
+        if topic == self.topic(Channel.CONFIG):
+            if self.on_config is not None:
+                self.on_config(bytes(raw))
+                self._report_status()  # applied or refused: the gateway learns it now
             return
         if topic == self.topic(Channel.COMMAND):
             self._on_command(bytes(raw))

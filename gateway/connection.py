@@ -71,6 +71,7 @@ class BrokerConnection:
         self._generation = 0
         self._up = False
         self._stopping = False
+        self._writing = threading.Lock()
         self.connected = asyncio.Event()
         # Called on the event loop each time the session is up and subscribed again.
         self.on_connect: list[Callable[[], None]] = []
@@ -83,7 +84,11 @@ class BrokerConnection:
         try:
             await asyncio.Event().wait()
         finally:
-            self._stopping = True
+            with self._writing:
+                # From now on nothing writes from inside a callback: paho writes the
+                # DISCONNECT queued below by calling on_disconnect under the lock it holds
+                # while it runs on_message, and a write from on_message would wait for itself.
+                self._stopping = True
             self._client.disconnect()
             await asyncio.to_thread(self._client.loop_stop)
             self._up = False
@@ -106,7 +111,9 @@ class BrokerConnection:
             return False
         if threading.get_ident() == self._network_thread:
             # Otherwise it would wait for the rest of what this read brought in.
-            self._client.loop_write()
+            with self._writing:
+                if not self._stopping:
+                    self._client.loop_write()
         return True
 
     async def publish(self, topic: str, data: bytes, *, retain: bool = False) -> None:
