@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
 
 import aiomqtt
 from paho.mqtt.reasoncodes import ReasonCode
@@ -44,6 +45,8 @@ from varco.protocol import (
 )
 
 log = logging.getLogger(__name__)
+
+M = TypeVar("M", Command, Decision, Receipt)
 
 # A PUBACK later than this means the connection is gone; the event is sent again.
 PUBLISH_TIMEOUT_SECONDS = 10.0
@@ -324,11 +327,8 @@ class Link:
         return max(0.05, oldest + RECEIPT_SECONDS - time.monotonic())
 
     def _on_receipt(self, raw: bytes) -> None:
-        try:
-            receipt = protocol.decode_as(Receipt, raw)
-        except PayloadError as exc:
-            self.rejected += 1
-            log.warning("rejected receipt: %s", exc)
+        receipt = self._decoded(Receipt, raw, Channel.RECEIPT)
+        if receipt is None:
             return
         for event_id in (*receipt.committed, *receipt.refused):
             # Only what was sent on this connection, as it was sent: a tap rewritten as
@@ -403,12 +403,18 @@ class Link:
             self._express.discard(entry.seq)
             self._outbox.nudge()
 
-    def _on_command(self, raw: bytes) -> None:
+    def _decoded(self, model: type[M], raw: bytes, channel: Channel) -> M | None:
+        """Return ``raw`` as a ``model``, or ``None``: refused, logged with why and counted."""
         try:
-            command = protocol.decode_as(Command, raw)
+            return protocol.decode_as(model, raw)
         except PayloadError as exc:
             self.rejected += 1
-            log.warning("rejected command: %s", exc)
+            log.warning("rejected %s: %s", channel.value, exc)
+            return None
+
+    def _on_command(self, raw: bytes) -> None:
+        command = self._decoded(Command, raw, Channel.COMMAND)
+        if command is None:
             return
         if self._clock() >= command.expires_at:
             # An unlock queued while we were away must not open the door hours later.
@@ -442,11 +448,8 @@ class Link:
             self.foreign += 1
             log.debug("ignored a message on %s, not one of this device's topics", topic)
             return
-        try:
-            decision = protocol.decode_as(Decision, bytes(raw))
-        except PayloadError as exc:
-            self.rejected += 1
-            log.warning("rejected decision on %s: %s", topic, exc)
+        decision = self._decoded(Decision, bytes(raw), Channel.DECISION)
+        if decision is None:
             return
         self._heard_from_gateway()
         future = self._pending.get(decision.event_id)
