@@ -114,7 +114,7 @@ class RefusalLog:
         self._clock = clock
         self._windows: dict[tuple[str, str], _Window] = {}
 
-    def refused(self, device: str, reason: str, what: str, detail: object) -> None:
+    def refused(self, device: str, reason: str, what: object, detail: object) -> None:
         """Log that a message of ``device`` was refused for ``reason``, unless too many were."""
         key = (device, reason)
         now = self._clock()

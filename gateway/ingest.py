@@ -67,6 +67,8 @@ from varco.protocol.payloads import EventId
 
 log = logging.getLogger(__name__)
 
+_OFFLINE = b'"offline"'
+
 # Decisions remembered so that a redelivered tap gets the same answer it got the first time.
 RECENT_DECISIONS = 4096
 
@@ -156,7 +158,7 @@ class Ingest:
         try:
             topic = protocol.parse(topic_name)
         except TopicError as exc:
-            return self._reject("?", topic_name[:200], "bad_topic", exc, ack)
+            return self._reject("?", _Quoted(topic_name[:200]), "bad_topic", exc, ack)
         # Cheap checks first, before the payload is even decoded: a flood costs little.
         device = self._policy().devices.get(topic.device)
         if device is None:
@@ -170,6 +172,15 @@ class Ingest:
         if self._pending[topic.device] >= MAX_PENDING_PER_DEVICE:
             why = f"{MAX_PENDING_PER_DEVICE} of its messages are still being committed"
             return self._refuse(topic, "over_budget", why, ack)
+        # A flood is refused before it is decoded: a tap that does not even spell "offline"
+        # is an online tap, and counts against its device's rate (the others are checked once
+        # decoded, below). Half of what a refused tap costs is the decoding.
+        rate_checked = topic.channel is Channel.TAP and _OFFLINE not in raw
+        if rate_checked and not self._taps.take(topic.device):
+            # Faster than any reader is tapped: unanswered, the door decides offline.
+            return self._refuse(
+                topic, "tap_rate", "more taps than its doors' readers can read", ack
+            )
         try:
             payload = protocol.decode(topic.channel, raw)
         except PayloadTooLargeError as exc:
@@ -187,7 +198,7 @@ class Ingest:
             self.counters[f"replaced_{refusal}"] += 1
             self._refusals.refused(topic.device, refusal, str(topic), "tap time replaced")
             payload = msgspec.structs.replace(payload, at=protocol.utcnow())
-        trespass = self._trespass(topic, payload)
+        trespass = self._trespass(topic, payload, rate_checked=rate_checked)
         if trespass is not None:
             self._refuse(topic, *trespass, ack)
             if trespass[0] != "tap_rate":  # a tap refused for its rate comes back offline
@@ -211,14 +222,16 @@ class Ingest:
             tracked.release()
         return None
 
-    def _trespass(self, topic: Topic, payload: Payload) -> tuple[str, str] | None:
+    def _trespass(
+        self, topic: Topic, payload: Payload, *, rate_checked: bool
+    ) -> tuple[str, str] | None:
         """Return why a device may not say this (reason, detail), or ``None`` if it may."""
         policy = self._policy()
         if isinstance(payload, Tap | DoorEvent):
             door = policy.doors.get(payload.door)
             if isinstance(payload, Tap) and payload.offline is None:
                 # Online, another device's door is answered unknown_door by decide().
-                if not self._taps.take(topic.device):
+                if not rate_checked and not self._taps.take(topic.device):
                     # Faster than any reader is tapped: unanswered, the door decides offline.
                     return "tap_rate", "more taps than its doors' readers can read"
             elif door is None or door.device != topic.device:
@@ -234,11 +247,11 @@ class Ingest:
         return None
 
     def _refuse(self, topic: Topic, why: str, detail: object, ack: Ack) -> None:
-        self._reject(topic.device, str(topic), why, detail, ack)
+        self._reject(topic.device, _Quoted(topic), why, detail, ack)
 
-    def _reject(self, device: str, where: str, why: str, detail: object, ack: Ack) -> None:
+    def _reject(self, device: str, where: object, why: str, detail: object, ack: Ack) -> None:
         self.counters[f"rejected_{why}"] += 1
-        self._refusals.refused(device, why, repr(where), detail)
+        self._refusals.refused(device, why, where, detail)
         # Acknowledged on purpose: redelivering a bad message would only fail again.
         ack(False)
 
@@ -486,3 +499,15 @@ def _event_id_in(raw: bytes) -> str | None:
         return msgspec.convert(event_id, EventId) if event_id is not None else None
     except msgspec.ValidationError:
         return None
+
+
+class _Quoted:
+    """A topic as a refusal's log line quotes it, spelled only if the line is logged."""
+
+    __slots__ = ("_topic",)
+
+    def __init__(self, topic: object) -> None:
+        self._topic = topic
+
+    def __str__(self) -> str:
+        return repr(str(self._topic))
