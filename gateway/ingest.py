@@ -54,6 +54,7 @@ from varco.protocol import (
     Channel,
     Decision,
     DeskEvent,
+    DeviceState,
     DoorEvent,
     Payload,
     PayloadError,
@@ -198,6 +199,13 @@ class Ingest:
             self.counters[f"replaced_{refusal}"] += 1
             self._refusals.refused(topic.device, refusal, str(topic), "tap time replaced")
             payload = msgspec.structs.replace(payload, at=protocol.utcnow())
+        if isinstance(payload, Status) and payload.state is DeviceState.OFFLINE and not retained:
+            # A last will is stamped when the device's session began, hours ago perhaps; the
+            # broker sends it now, when the device is gone. (One delivered retained, when the
+            # gateway subscribes, keeps its own time: that device went long ago.)
+            now = protocol.utcnow()
+            if payload.at < now:
+                payload = msgspec.structs.replace(payload, at=now)
         trespass = self._trespass(topic, payload, rate_checked=rate_checked)
         if trespass is not None:
             self._refuse(topic, *trespass, ack)

@@ -395,3 +395,27 @@ async def test_a_flood_from_one_device_does_not_keep_the_other_doors_waiting(rig
     assert (after.granted, after.answered) == (True, True)
     await eventually(lambda: ingest.counters["received"] >= flood, within=30)
     assert ingest.counters["rejected_tap_rate"] > flood // 2
+
+
+async def test_a_last_will_counts_from_when_the_broker_sent_it(rig: Rig) -> None:
+    # The will is built before the device connects: it carries the session's start, and a Pi
+    # that ran for hours and then died must not read as gone since the morning.
+    register_others(rig)
+    began = protocol.utcnow() - timedelta(hours=5)
+    will = Status(state=DeviceState.OFFLINE, software="test", started_at=began, at=began)
+    async with device_client(rig.broker) as device:
+        await device.publish(
+            protocol.topic(SITE, OTHER_DEVICE, Channel.STATUS), protocol.encode(will), qos=1
+        )
+    received = protocol.utcnow()
+
+    def recorded() -> Device | None:
+        with rig.gateway.store.session() as session:
+            device = session.get(Device, OTHER_DEVICE)
+            return device if device is not None and device.state == "offline" else None
+
+    await eventually(lambda: recorded() is not None)
+    gone = recorded()
+    assert gone is not None
+    assert gone.last_status_at is not None
+    assert gone.last_status_at >= received - timedelta(minutes=1)
