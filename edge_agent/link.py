@@ -313,12 +313,12 @@ class Link:
 
     def _send_overdue_again(self) -> None:
         deadline = time.monotonic() - RECEIPT_SECONDS
-        overdue = [sent.entry.seq for sent in self._inflight.values() if sent.at < deadline]
+        overdue = {k: sent.entry.seq for k, sent in self._inflight.items() if sent.at < deadline}
         if overdue:
             # From the first of them on, in order; those receipted meanwhile are gone.
-            for event_id in [k for k, v in self._inflight.items() if v.at < deadline]:
+            for event_id in overdue:
                 del self._inflight[event_id]
-            self._cursor = min(self._cursor, min(overdue) - 1)
+            self._cursor = min(self._cursor, min(overdue.values()) - 1)
 
     def _next_due(self) -> float:
         if not self._inflight:

@@ -178,10 +178,7 @@ class Ingest:
         # decoded, below). Half of what a refused tap costs is the decoding.
         rate_checked = topic.channel is Channel.TAP and _OFFLINE not in raw
         if rate_checked and not self._taps.take(topic.device):
-            # Faster than any reader is tapped: unanswered, the door decides offline.
-            return self._refuse(
-                topic, "tap_rate", "more taps than its doors' readers can read", ack
-            )
+            return self._refuse_tap_rate(topic, ack)
         try:
             payload = protocol.decode(topic.channel, raw)
         except PayloadTooLargeError as exc:
@@ -206,12 +203,13 @@ class Ingest:
             now = protocol.utcnow()
             if payload.at < now:
                 payload = msgspec.structs.replace(payload, at=now)
-        trespass = self._trespass(topic, payload, rate_checked=rate_checked)
+        online_tap = isinstance(payload, Tap) and payload.offline is None
+        if online_tap and not rate_checked and not self._taps.take(topic.device):
+            return self._refuse_tap_rate(topic, ack)
+        trespass = self._trespass(topic, payload)
         if trespass is not None:
             self._refuse(topic, *trespass, ack)
-            if trespass[0] != "tap_rate":  # a tap refused for its rate comes back offline
-                self._refused_for_good(topic, getattr(payload, "event_id", None))
-            return None
+            return self._refused_for_good(topic, getattr(payload, "event_id", None))
         self.counters[f"accepted_{topic.channel.value}"] += 1
         tracked = _Settle(self, topic, getattr(payload, "event_id", None), ack)
         try:
@@ -230,19 +228,15 @@ class Ingest:
             tracked.release()
         return None
 
-    def _trespass(
-        self, topic: Topic, payload: Payload, *, rate_checked: bool
-    ) -> tuple[str, str] | None:
+    def _trespass(self, topic: Topic, payload: Payload) -> tuple[str, str] | None:
         """Return why a device may not say this (reason, detail), or ``None`` if it may."""
         policy = self._policy()
-        if isinstance(payload, Tap | DoorEvent):
+        # An online tap at another device's door is answered unknown_door by decide().
+        if isinstance(payload, DoorEvent) or (
+            isinstance(payload, Tap) and payload.offline is not None
+        ):
             door = policy.doors.get(payload.door)
-            if isinstance(payload, Tap) and payload.offline is None:
-                # Online, another device's door is answered unknown_door by decide().
-                if not rate_checked and not self._taps.take(topic.device):
-                    # Faster than any reader is tapped: unanswered, the door decides offline.
-                    return "tap_rate", "more taps than its doors' readers can read"
-            elif door is None or door.device != topic.device:
+            if door is None or door.device != topic.device:
                 # Recorded, it would be an entry at another device's door, or change its state.
                 return "not_its_door", f"door {payload.door!r} is not this device's"
         elif isinstance(payload, DeskEvent):
@@ -253,6 +247,11 @@ class Ingest:
             if owner is not None and owner != topic.device:
                 return "not_its_desk", f"desk {payload.desk!r} is {owner!r}'s"
         return None
+
+    def _refuse_tap_rate(self, topic: Topic, ack: Ack) -> None:
+        # Faster than any reader is tapped: unanswered, and no receipt either, since the door
+        # decides it offline and sends it again as such.
+        self._refuse(topic, "tap_rate", "more taps than its doors' readers can read", ack)
 
     def _refuse(self, topic: Topic, why: str, detail: object, ack: Ack) -> None:
         self._reject(topic.device, _Quoted(topic), why, detail, ack)
@@ -356,7 +355,8 @@ class Ingest:
         # The door already acted; record what it did, and who it was, without deciding again.
         offline = tap.offline
         assert offline is not None
-        badge = self._policy().badges.get(tap.credential.value)
+        policy = self._policy()
+        badge = policy.badges.get(tap.credential.value)
         self.counters["offline_tap"] += 1
         row = {
             "event_id": tap.event_id,
@@ -364,7 +364,7 @@ class Ingest:
             "device_id": topic.device,
             "door_id": tap.door,
             "credential_kind": tap.credential.kind.value,
-            "credential": logged_credential(self._policy(), tap.credential),
+            "credential": logged_credential(policy, tap.credential),
             "member_id": badge.member_id if badge else None,
             "granted": offline.granted,
             "reason": offline.reason.value,
