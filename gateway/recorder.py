@@ -31,7 +31,7 @@ import logging
 import sqlite3
 import time
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -226,6 +226,7 @@ class Recorder:
             retries=False,
         )
         self._write_api = self._client.write_api(write_options=SYNCHRONOUS)
+        self._delete_api = self._client.delete_api()
         self._news = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.counters: Counter[str] = Counter()
@@ -365,39 +366,39 @@ class Recorder:
     def _delete_now(self, nanoseconds: int, predicate: str) -> None:
         # [t, t + 1 ns]: the point's own time, whether the end is inclusive or not (points
         # are whole microseconds, so t + 1 ns holds none).
-        try:
-            self._client.delete_api().delete(
+        with _translated():
+            self._delete_api.delete(
                 start=_rfc3339(nanoseconds),
                 stop=_rfc3339(nanoseconds + 1),
                 predicate=predicate,
                 bucket=self._target.bucket,
                 org=self._target.org,
             )
-        except ApiException as exc:
-            status = int(exc.status or 0)
-            if status in _POINT_FAULTS:
-                raise _RejectedError(status, _reason(exc)) from None
-            raise _UnavailableError(f"HTTP {status}: {_reason(exc)}") from None
-        except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise _UnavailableError(str(exc)) from None
 
     def _write(self, lines: list[str]) -> None:
-        # Runs in a worker thread; translates the client's errors into ours.
-        try:
+        # Runs in a worker thread.
+        with _translated():
             self._write_api.write(
                 bucket=self._target.bucket,
                 org=self._target.org,
                 record="\n".join(lines),
                 write_precision=WritePrecision.NS,  # type: ignore[arg-type]
             )
-        except ApiException as exc:
-            status = int(exc.status or 0)
-            reason = _reason(exc)
-            if status in _POINT_FAULTS:
-                raise _RejectedError(status, reason) from None
-            raise _UnavailableError(f"HTTP {status}: {reason}") from None
-        except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise _UnavailableError(str(exc)) from None
+
+
+@contextlib.contextmanager
+def _translated() -> Iterator[None]:
+    """Turn influxdb-client's errors into ours: the point's fault, or InfluxDB's (retried)."""
+    try:
+        yield
+    except ApiException as exc:
+        status = int(exc.status or 0)
+        reason = _reason(exc)
+        if status in _POINT_FAULTS:
+            raise _RejectedError(status, reason) from None
+        raise _UnavailableError(f"HTTP {status}: {reason}") from None
+    except (urllib3.exceptions.HTTPError, OSError) as exc:
+        raise _UnavailableError(str(exc)) from None
 
 
 DELETE = "DELETE "
